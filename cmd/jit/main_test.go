@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/jitaccess/jit/internal/fakecloud"
+	"github.com/jitaccess/jit/internal/jitcmd"
+)
+
+// The end-to-end suite runs the real jit (this test binary, re-executed as
+// "jit") in testscript scripts under testdata/script. Each script gets its
+// own fake STS on loopback, its own HOME and XDG directories, and git with no
+// user configuration.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"jit": func() { os.Exit(jitcmd.Main()) },
+	})
+}
+
+// Identities of the scripts' fake STS.
+const (
+	aliceKey  = "AKIAALICE00000000001"
+	aliceARN  = "arn:aws:iam::111111111111:user/alice"
+	bobKey    = "ASIABOB0000000000001"
+	bobARN    = "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Dev_abc/bob@example.com"
+	strangerK = "AKIASTRANGER0000001"
+)
+
+var fakes = map[string]*fakecloud.STS{}
+
+func TestScripts(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		Setup:               setup,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"fakecalls": cmdFakeCalls,
+			"fakecred":  cmdFakeCred,
+			"nosecret":  cmdNoSecret,
+			"fakefail":  cmdFakeFail,
+			"tamper":    cmdTamper,
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "unshare":
+				return exec.Command("unshare", "-n", "true").Run() == nil, nil
+			}
+			if bin, ok := strings.CutPrefix(cond, "has:"); ok {
+				_, err := exec.LookPath(bin)
+				return err == nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+	})
+}
+
+func setup(env *testscript.Env) error {
+	work := env.WorkDir
+	aliceSecret, bobSecret, bobToken := "alice-secret-"+strconv.FormatInt(time.Now().UnixNano(), 36), "bob-secret-x", "bob-session-token-x"
+	sts, err := fakecloud.NewSTS(fakecloud.STSConfig{
+		Identities: []fakecloud.STSIdentity{
+			{AccessKeyID: aliceKey, SecretAccessKey: aliceSecret, ARN: aliceARN},
+			{AccessKeyID: bobKey, SecretAccessKey: bobSecret, SessionToken: bobToken, ARN: bobARN},
+			{AccessKeyID: strangerK, SecretAccessKey: "stranger-secret", ARN: "arn:aws:iam::999999999999:user/mallory"},
+		},
+		Roles: []fakecloud.STSRole{
+			{ARN: "arn:aws:iam::111111111111:role/prod-admin", MaxSessionDuration: 4 * time.Hour, AllowTagSession: true, AllowSetSourceIdentity: true},
+			{ARN: "arn:aws:iam::111111111111:role/staging", MaxSessionDuration: 12 * time.Hour},
+			{ARN: "arn:aws:iam::111111111111:role/locked", TrustedPrincipals: []string{"arn:aws:iam::111111111111:user/nobody"}},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	fakes[work] = sts
+	env.Defer(func() { sts.Close(); delete(fakes, work) })
+
+	home := filepath.Join(work, "home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return err
+	}
+	gitcfg := filepath.Join(work, ".gitconfig")
+	if err := os.WriteFile(gitcfg, []byte("[user]\n\tname = Policy Author\n\temail = author@example.com\n[init]\n\tdefaultBranch = main\n"), 0o600); err != nil {
+		return err
+	}
+	empty := filepath.Join(work, ".aws-empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		return err
+	}
+	for k, v := range map[string]string{
+		"HOME":                        home,
+		"XDG_CONFIG_HOME":             filepath.Join(home, ".config"),
+		"XDG_STATE_HOME":              filepath.Join(home, ".local/state"),
+		"XDG_CACHE_HOME":              filepath.Join(home, ".cache"),
+		"JOURNAL":                     filepath.Join(home, ".local/state/jit/audit.jsonl"),
+		"GIT_CONFIG_GLOBAL":           gitcfg,
+		"GIT_CONFIG_NOSYSTEM":         "1",
+		"AWS_ACCESS_KEY_ID":           aliceKey,
+		"AWS_SECRET_ACCESS_KEY":       aliceSecret,
+		"ALICE_SECRET":                aliceSecret,
+		"BOB_KEY":                     bobKey,
+		"BOB_SECRET":                  bobSecret,
+		"BOB_TOKEN":                   bobToken,
+		"STRANGER_KEY":                strangerK,
+		"AWS_REGION":                  "us-east-1",
+		"AWS_ENDPOINT_URL_STS":        sts.URL(),
+		"FAKE_STS":                    sts.URL(),
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_CONFIG_FILE":             empty,
+		"AWS_SHARED_CREDENTIALS_FILE": empty,
+		"HTTP_PROXY":                  "http://127.0.0.1:9",
+		"HTTPS_PROXY":                 "http://127.0.0.1:9",
+		"NO_PROXY":                    "127.0.0.1,localhost,::1",
+		"SHELL":                       "/bin/sh",
+	} {
+		env.Setenv(k, v)
+	}
+	return nil
+}
+
+// fakecalls ACTION N: the fake STS received exactly N calls of ACTION.
+func cmdFakeCalls(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: fakecalls ACTION N")
+	}
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	got := len(fakes[ts.Getenv("WORK")].CallsFor(args[0]))
+	if (got == want) == neg {
+		ts.Fatalf("fake STS got %d %s calls, want %s%d", got, args[0], map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// fakefail ACTION CODE STATUS N: the next N calls of ACTION fail.
+func cmdFakeFail(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 4 {
+		ts.Fatalf("usage: fakefail ACTION CODE STATUS N")
+	}
+	status, err := strconv.Atoi(args[2])
+	ts.Check(err)
+	n, err := strconv.Atoi(args[3])
+	ts.Check(err)
+	fakes[ts.Getenv("WORK")].FailNext(args[0], args[1], status, n)
+}
+
+// fakecred FILE ROLE-ARN: FILE (NAME=value lines, as `env` prints) holds
+// AWS credentials that the fake STS issued for ROLE-ARN and that are valid
+// now.
+func cmdFakeCred(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: fakecred FILE ROLE-ARN")
+	}
+	vars := readEnvFile(ts, args[0])
+	id := vars["AWS_ACCESS_KEY_ID"]
+	info := fakes[ts.Getenv("WORK")].Credential(id)
+	ok := info.Valid && info.Role == args[1]
+	if ok == neg {
+		ts.Fatalf("credential %s: valid=%v expired=%v role=%q, want role %q", id, info.Valid, info.Expired, info.Role, args[1])
+	}
+}
+
+// nosecret ENVFILE PATH...: no secret value in ENVFILE (the secret access
+// key and session token jit delivered) occurs in any file under the PATHs.
+func cmdNoSecret(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: nosecret ENVFILE PATH...")
+	}
+	vars := readEnvFile(ts, args[0])
+	var secrets []string
+	for _, k := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
+		if v := vars[k]; v != "" {
+			secrets = append(secrets, v)
+		}
+	}
+	if len(secrets) == 0 {
+		ts.Fatalf("%s holds no secrets to look for", args[0])
+	}
+	envFile := ts.MkAbs(args[0])
+	found := ""
+	for _, p := range args[1:] {
+		root := ts.MkAbs(p)
+		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || path == envFile {
+				return nil
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return nil
+			}
+			for _, s := range secrets {
+				if bytes.Contains(data, []byte(s)) {
+					found = path
+				}
+			}
+			return nil
+		})
+	}
+	if (found != "") != neg {
+		if neg {
+			ts.Fatalf("no secret found under %v", args[1:])
+		}
+		ts.Fatalf("a secret jit delivered is in %s", found)
+	}
+}
+
+// tamper FILE LINE OLD NEW: replace the first OLD with NEW on line LINE.
+func cmdTamper(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 4 {
+		ts.Fatalf("usage: tamper FILE LINE OLD NEW")
+	}
+	path := ts.MkAbs(args[0])
+	data, err := os.ReadFile(path)
+	ts.Check(err)
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	lines := strings.SplitAfter(string(data), "\n")
+	if n < 1 || n > len(lines) || !strings.Contains(lines[n-1], args[2]) {
+		ts.Fatalf("line %d of %s does not contain %q", n, args[0], args[2])
+	}
+	lines[n-1] = strings.Replace(lines[n-1], args[2], args[3], 1)
+	ts.Check(os.WriteFile(path, []byte(strings.Join(lines, "")), 0o600))
+}
+
+func readEnvFile(ts *testscript.TestScript, name string) map[string]string {
+	data, err := os.ReadFile(ts.MkAbs(name))
+	ts.Check(err)
+	vars := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			vars[k] = v
+		}
+	}
+	return vars
+}

@@ -1,0 +1,516 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+// ErrDamaged marks a refusal to append to a journal whose end does not match
+// what jit last wrote there. Appending would bury the evidence, so the
+// journal must be checked (`jit audit verify`) and moved aside by a person.
+var ErrDamaged = errors.New("audit journal is damaged")
+
+const (
+	lockSuffix = ".lock"
+	headSuffix = ".head"
+	// maxLineBytes bounds the memory one line may take. jit's own events are
+	// a few hundred bytes; a longer line is damage, not data.
+	maxLineBytes = 16 << 20
+)
+
+// Journal is the local audit journal: a file of JSON Lines, one [Event] per
+// line, each line chained to the one before it by a SHA-256 hash, so that
+// editing, dropping, reordering or inserting lines can be detected by
+// [Verify]. jit appends to it, and syncs it to disk, before it hands out
+// credentials.
+//
+// # Format
+//
+// The file is UTF-8 text. Every line is one event followed by "\n" (0x0A);
+// there is no header, no blank line and no "\r". A line is the canonical JSON
+// of the event, and only that byte sequence is valid:
+//
+//   - one JSON object with no insignificant whitespace anywhere;
+//   - object members sorted by key, comparing the keys' UTF-8 bytes, at
+//     every level of nesting; no key twice;
+//   - strings quoted as Go's encoding/json does with HTML escaping off:
+//     `"` and `\` as \" and \\; the bytes 0x08, 0x0C, 0x0A, 0x0D, 0x09 as
+//     \b, \f, \n, \r, \t; the other bytes below 0x20 as \u00XX with
+//     lowercase hex; U+2028 and U+2029 as \u2028 and \u2029; every other
+//     character, including <, >, & and non-ASCII, literally;
+//   - numbers exactly as written (jit writes integers only);
+//   - the members are those encoding/json writes for [Event]: optional
+//     ones are absent when empty, `prev` is always present.
+//
+// Times (`time`, `expires_at`) are RFC 3339 strings in UTC with a "Z" suffix
+// and up to nine fractional digits, trailing zeros dropped, as Go's
+// time.RFC3339Nano. Verifiers need not re-format them: a time is hashed as
+// the string it is.
+//
+// # Chain
+//
+// `seq` is 1 on the first line and one more on each following line. `prev` is
+// the `hash` of the line before, and "" on the first line. `hash` is
+//
+//	lowercase hex( SHA-256( prev || canonical JSON of the event without its "hash" member ) )
+//
+// where prev is the bytes of the `prev` string (64 ASCII hex digits, or
+// nothing on the first line) and the JSON is the line with the `"hash":"…"`
+// member and its separating comma removed (it still contains `prev`). To
+// verify a journal independently: for each line, check that it is the
+// canonical serialisation of what it parses to, recompute the hash this way
+// and compare it with `hash`, and check that `prev` equals the previous
+// line's `hash` and `seq` the previous `seq` plus one.
+//
+// # Head
+//
+// Beside the journal, `<path>.head` holds `{"hash":"…","seq":N}` of the last
+// event jit appended, so that [VerifyFile] can tell when events were cut off
+// the end (the chain alone cannot). It is replaced atomically after every
+// append, and it is created before the journal, so a journal with events and
+// no head was not left that way by jit. The head guards against accidents and
+// careless tampering only: whoever can rewrite the journal can rewrite the
+// head. Copies shipped to sinks are what an attacker with local write access
+// cannot reach.
+//
+// `<path>.lock` is the lock file that serialises appends; it stays in place.
+type Journal struct {
+	// Path is the journal file.
+	Path string
+	// Warn, if not nil, receives a one-line message each time Append repairs
+	// the journal before appending: a torn last line cut off, or a missing
+	// head recreated. Append then carries on.
+	Warn func(msg string)
+	// Now, if not nil, replaces time.Now as the time of events that have none.
+	Now func() time.Time
+
+	mu sync.Mutex
+	// noSync skips fsync; benchmarks use it to measure everything else.
+	noSync bool
+}
+
+// OpenJournal returns the journal at path. It does no I/O: the file and its
+// directories are created, with modes 0600 and 0700, by the first Append.
+// The file is opened anew by every Append, because a jit process appends a
+// handful of events and holding it open would only go stale when the
+// journal is moved aside.
+func OpenJournal(path string) *Journal {
+	return &Journal{Path: path}
+}
+
+// Append completes each event and appends them to the journal, in order, as
+// one write, then syncs the file to disk. It fills in Schema, ID (see
+// [NewID]) and Time (now) when they are empty, converts Time and ExpiresAt to
+// UTC, and always sets Seq, Prev and Hash. Nothing else is added.
+//
+// Appends from goroutines and from other processes are serialised by an
+// exclusive lock on `<path>.lock`, so the chain never forks or interleaves.
+// The previous event is found by reading the file backwards from its end.
+//
+// A last line without its newline is what a crash in the middle of a write
+// leaves; its append never returned, so no credentials depended on it. Append
+// cuts it off (and says so through Warn) rather than refusing, which would
+// block every later elevation for a fault that loses nothing — unless the head
+// shows that line was a completed append, in which case the end of the
+// journal was tampered with and Append refuses with [ErrDamaged]. It refuses
+// likewise when the head records more events than the journal holds, and it
+// refuses a journal that group or others may write.
+//
+// When Append returns an error nothing may be relied on as recorded: the
+// caller must not issue credentials. The events' fields may have been set.
+func (j *Journal) Append(events ...*Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	for i, e := range events {
+		if e == nil || e.Event == "" {
+			return fmt.Errorf("append to audit journal: event %d has no type", i+1)
+		}
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+
+	dir := filepath.Dir(j.Path)
+	if err := j.mkdirAll(dir); err != nil {
+		return fmt.Errorf("create audit journal directory: %w", err)
+	}
+	lock, err := os.OpenFile(j.Path+lockSuffix, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open audit journal lock: %w", err)
+	}
+	defer lock.Close() // releases the lock
+	if err := lockFile(lock, true); err != nil {
+		return fmt.Errorf("lock audit journal %s: %w", j.Path, err)
+	}
+	return j.appendLocked(dir, events)
+}
+
+func (j *Journal) appendLocked(dir string, events []*Event) error {
+	headPath := j.Path + headSuffix
+	head, haveHead, err := readHead(headPath)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrDamaged, err)
+	}
+
+	f, err := os.OpenFile(j.Path, os.O_RDWR|os.O_APPEND, 0)
+	created := false
+	if errors.Is(err, fs.ErrNotExist) {
+		if haveHead && head.Seq > 0 {
+			return fmt.Errorf("%w: %s is missing but %s records %d events: restore it, or move %s aside to start a new journal",
+				ErrDamaged, j.Path, headPath, head.Seq, headPath)
+		}
+		// Head first: then a journal with events but no head cannot be
+		// the result of a crash.
+		if err := j.writeHead(tip{}); err != nil {
+			return err
+		}
+		haveHead, head = true, tip{}
+		f, err = os.OpenFile(j.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+		created = true
+	}
+	if err != nil {
+		return fmt.Errorf("open audit journal: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("audit journal: %w", err)
+	}
+	if err := checkPrivate(j.Path, fi); err != nil {
+		return fmt.Errorf("refusing audit journal: %w", err)
+	}
+
+	size := fi.Size()
+	lines, end, err := lastLines(f, size, 1)
+	if err != nil {
+		return fmt.Errorf("%w: read end of %s: %v", ErrDamaged, j.Path, err)
+	}
+	last := tip{}
+	if len(lines) == 1 {
+		if last, err = parseTip(lines[0]); err != nil {
+			return fmt.Errorf("%w: last complete line of %s is not a journal event (%v): check it with `jit audit verify`",
+				ErrDamaged, j.Path, err)
+		}
+	}
+	switch {
+	case !haveHead:
+		if end > 0 {
+			j.warn(fmt.Sprintf("audit journal head %s was missing; recreated it from the last event (seq %d)", headPath, last.Seq))
+		}
+	case head.Seq > last.Seq:
+		return fmt.Errorf("%w: %s ends at seq %d but %s records seq %d: events were removed from its end; check it with `jit audit verify` and move both aside to start a new journal",
+			ErrDamaged, j.Path, last.Seq, headPath, head.Seq)
+	case head.Seq == last.Seq && head.Hash != last.Hash:
+		return fmt.Errorf("%w: the last event of %s (seq %d) is not the one %s records: its end was rewritten; check it with `jit audit verify`",
+			ErrDamaged, j.Path, last.Seq, headPath)
+	}
+	if end < size {
+		if err := f.Truncate(end); err != nil {
+			return fmt.Errorf("cut torn last line of %s: %w", j.Path, err)
+		}
+		j.warn(fmt.Sprintf("audit journal %s ended in an incomplete line (%d bytes) left by an interrupted write; removed it", j.Path, size-end))
+	}
+
+	buf, next, err := j.encode(events, last)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(buf); err != nil {
+		// Leave no partial line for the next append to repair.
+		_ = f.Truncate(end)
+		return fmt.Errorf("write audit journal %s: %w", j.Path, err)
+	}
+	if !j.noSync {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("sync audit journal %s: %w", j.Path, err)
+		}
+		if created {
+			if err := syncDir(dir); err != nil {
+				return err
+			}
+		}
+	}
+	return j.writeHead(next)
+}
+
+// encode completes events as Append documents and returns their lines and
+// the tip of the chain after them.
+func (j *Journal) encode(events []*Event, last tip) ([]byte, tip, error) {
+	now := time.Now
+	if j.Now != nil {
+		now = j.Now
+	}
+	buf := make([]byte, 0, 512*len(events))
+	for _, e := range events {
+		if e.Schema == "" {
+			e.Schema = Schema
+		}
+		if e.Time.IsZero() {
+			e.Time = now()
+		}
+		e.Time = e.Time.UTC()
+		if e.ExpiresAt != nil {
+			t := e.ExpiresAt.UTC() // a copy: the caller's time stays as it was
+			e.ExpiresAt = &t
+		}
+		if e.ID == "" {
+			e.ID = NewID(e.Time)
+		}
+		e.Seq, e.Prev, e.Hash = last.Seq+1, last.Hash, ""
+		tree, err := eventTree(e)
+		if err != nil {
+			return nil, tip{}, err
+		}
+		e.Hash = chainHash(e.Prev, appendCanonical(nil, tree, "hash"))
+		tree["hash"] = e.Hash
+		buf = append(appendCanonical(buf, tree, ""), '\n')
+		last = tip{Seq: e.Seq, Hash: e.Hash}
+	}
+	return buf, last, nil
+}
+
+func (j *Journal) warn(msg string) {
+	if j.Warn != nil {
+		j.Warn(msg)
+	}
+}
+
+// mkdirAll creates dir and its missing parents with mode 0700 and syncs each
+// parent, so the journal's directory survives a crash along with it.
+func (j *Journal) mkdirAll(dir string) error {
+	return mkdirAllSync(dir, !j.noSync)
+}
+
+func mkdirAllSync(dir string, sync bool) error {
+	fi, err := os.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirAllSync(parent, sync); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if sync {
+		return syncDir(parent)
+	}
+	return nil
+}
+
+// tip identifies the last event of a chain; the zero tip is an empty journal.
+type tip struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+func (t tip) valid() bool {
+	if t.Seq == 0 {
+		return t.Hash == ""
+	}
+	return isHash(t.Hash)
+}
+
+// parseTip reads the seq and hash of a journal line.
+func parseTip(line []byte) (tip, error) {
+	var t tip
+	if err := json.Unmarshal(line, &t); err != nil {
+		return tip{}, err
+	}
+	if t.Seq == 0 || !t.valid() {
+		return tip{}, errors.New("no valid seq and hash")
+	}
+	return t, nil
+}
+
+// readHead reads `<journal>.head`; ok is false when there is none.
+func readHead(path string) (h tip, ok bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return tip{}, false, nil
+	}
+	if err != nil {
+		return tip{}, false, fmt.Errorf("read journal head: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return tip{}, false, fmt.Errorf("read journal head: %w", err)
+	}
+	var raw struct {
+		Seq  *uint64 `json:"seq"`
+		Hash *string `json:"hash"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil || raw.Seq == nil || raw.Hash == nil {
+		return tip{}, false, fmt.Errorf("journal head %s is not {\"hash\":…,\"seq\":…}", path)
+	}
+	h = tip{Seq: *raw.Seq, Hash: *raw.Hash}
+	if !h.valid() {
+		return tip{}, false, fmt.Errorf("journal head %s holds no valid seq and hash", path)
+	}
+	return h, true, nil
+}
+
+// writeHead replaces the head file atomically, so a crash leaves the old or
+// the new head and never a torn one.
+func (j *Journal) writeHead(h tip) error {
+	path := j.Path + headSuffix
+	tmp := path + ".tmp"
+	// A stale temporary file could carry a wider mode that O_TRUNC would keep.
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("write journal head: %w", err)
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write journal head: %w", err)
+	}
+	data := fmt.Appendf(nil, `{"hash":"%s","seq":%d}`+"\n", h.Hash, h.Seq)
+	_, err = f.Write(data)
+	if err == nil && !j.noSync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write journal head %s: %w", path, err)
+	}
+	return nil
+}
+
+func isHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// lastLines returns the last n complete lines (oldest first, without their
+// newlines) among the first size bytes of r, reading backwards from the end
+// in growing chunks, and end: the offset just past the last complete line,
+// which is less than size when a torn line (no newline) follows it.
+func lastLines(r io.ReaderAt, size int64, n int) (lines [][]byte, end int64, err error) {
+	var buf []byte // bytes [off, size) of r
+	off := size
+	newlines := 0
+	partial := 0 // bytes at the start of buf before its first newline
+	chunk := int64(4096)
+	// n complete lines need n+1 newlines (the one before the first), or the
+	// start of the file.
+	for off > 0 && newlines <= n {
+		c := min(chunk, off)
+		off -= c
+		b := make([]byte, c, c+int64(len(buf)))
+		if _, err := r.ReadAt(b, off); err != nil {
+			return nil, 0, err
+		}
+		newlines += bytes.Count(b, []byte{'\n'})
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			partial = i
+		} else {
+			partial += len(b)
+		}
+		if partial > maxLineBytes {
+			return nil, 0, fmt.Errorf("a line ending before offset %d is longer than %d bytes", size, maxLineBytes)
+		}
+		buf = append(b, buf...)
+		chunk = min(chunk*2, 1<<20)
+	}
+	body := buf[:bytes.LastIndexByte(buf, '\n')+1]
+	end = off + int64(len(body))
+	for len(lines) < n && len(body) > 0 {
+		body = body[:len(body)-1]
+		i := bytes.LastIndexByte(body, '\n')
+		if i < 0 && off > 0 {
+			break // cannot happen: the loop above read the newline before it
+		}
+		lines = append(lines, body[i+1:])
+		body = body[:i+1]
+	}
+	slices.Reverse(lines)
+	return lines, end, nil
+}
+
+// Tail returns the last n events of the journal at path, oldest first, or all
+// of them when n ≤ 0. It reads backwards from the end, so a small n costs the
+// same on any journal. A torn last line (an append in progress or
+// interrupted) is skipped; a journal that does not exist has no events. Tail
+// does not verify the chain: use [VerifyFile] for that.
+func Tail(path string, n int) ([]Event, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read audit journal: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read audit journal: %w", err)
+	}
+	if n <= 0 {
+		n = math.MaxInt
+	}
+	lines, _, err := lastLines(f, fi.Size(), n)
+	if err != nil {
+		return nil, fmt.Errorf("read audit journal %s: %w", path, err)
+	}
+	events := make([]Event, len(lines))
+	for i, line := range lines {
+		if err := json.Unmarshal(line, &events[i]); err != nil {
+			return nil, fmt.Errorf("read audit journal %s: line %d from the end is not an event: %v (check it with `jit audit verify`)",
+				path, len(lines)-i, err)
+		}
+	}
+	return events, nil
+}
+
+// NewID returns a fresh identifier for an event or a request: 26 characters
+// of Crockford base32, like a ULID, holding the millisecond of t and 80 random
+// bits from crypto/rand. Ids of different milliseconds sort by time.
+func NewID(t time.Time) string {
+	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	var b [16]byte
+	ms := uint64(max(t.UnixMilli(), 0))
+	binary.BigEndian.PutUint64(b[:8], ms<<16) // 48 bits of time in b[0:6]
+	_, _ = rand.Read(b[6:])                   // never fails (Go ≥ 1.24)
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	var out [26]byte
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = alphabet[lo&31]
+		lo = lo>>5 | hi<<59
+		hi >>= 5
+	}
+	return string(out[:])
+}

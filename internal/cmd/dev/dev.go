@@ -1,0 +1,256 @@
+// Package dev implements `jit dev`: a self-contained sandbox with a fake STS
+// on loopback, a throwaway policy repository and a config, and then a shell
+// or a command in which every jit command works with no cloud account.
+package dev
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jitaccess/jit/internal/cmdutil"
+	"github.com/jitaccess/jit/internal/fakecloud"
+	"github.com/jitaccess/jit/internal/iostreams"
+	"github.com/jitaccess/jit/internal/session"
+)
+
+//go:embed sandbox/*.yaml
+var sandboxFiles embed.FS
+
+// Identity of the sandbox user, who signs in to the fake STS.
+const (
+	UserARN     = "arn:aws:iam::111111111111:user/dev"
+	AccessKeyID = "AKIAJITDEVSANDBOX001"
+)
+
+// Options of `jit dev`.
+type Options struct {
+	IO      *iostreams.IOStreams
+	Getenv  func(string) string
+	Environ func() []string
+
+	Command []string
+	Keep    bool
+	Dir     string
+}
+
+// NewCmdDev returns the command.
+func NewCmdDev(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Getenv: f.Getenv, Environ: f.Environ}
+	cmd := &cobra.Command{
+		Use:   "dev [-- <command> [<args>...]]",
+		Short: "Start a sandbox with a fake cloud to try jit offline",
+		Long: `Start a self-contained sandbox and a shell (or the command after --) in it:
+
+  - a fake AWS STS on 127.0.0.1 that speaks the real protocol, checks SigV4
+    signatures, and issues credentials that really expire;
+  - a throwaway git repository holding a policy (targets sandbox-admin,
+    sandbox-readonly, prod and billing) — edit and commit it to change what
+    the sandbox allows;
+  - a config and base credentials for a sandbox user, and an audit journal,
+    all in a temporary directory removed on exit (unless --keep).
+
+Inside, every jit command works as it would against AWS.`,
+		Example: `  # a sandbox shell
+  $ jit dev
+  $ jit targets
+  $ jit elevate sandbox-admin --for 15m --reason "trying jit" -- jit whoami
+  $ jit elevate prod --reason "no ticket"        # denied: the rule needs one
+  $ jit audit tail
+
+  # one command in a fresh sandbox
+  $ jit dev -- jit policy test`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if cmd.ArgsLenAtDash() == -1 && len(args) > 0 {
+				return cmdutil.FlagErrorf("put the command after --: jit dev -- %s", strings.Join(args, " "))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Command = args
+			if runF != nil {
+				return runF(opts)
+			}
+			return run(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Keep, "keep", false, "keep the sandbox directory on exit")
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "create the sandbox in this (new or empty) directory")
+	return cmd
+}
+
+// Sandbox is a running sandbox.
+type Sandbox struct {
+	Dir    string
+	Config string
+	Repo   string
+	STS    *fakecloud.STS
+	Env    []string // variables a child needs, NAME=value
+}
+
+// Close stops the fake cloud.
+func (s *Sandbox) Close() error { return s.STS.Close() }
+
+// Start creates the sandbox in dir (which must exist and be empty or new).
+func Start(ctx context.Context, dir string) (*Sandbox, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox dir: %w", err)
+	}
+	var b [20]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	secret := hex.EncodeToString(b[:])
+	sts, err := fakecloud.NewSTS(fakecloud.STSConfig{
+		Identities: []fakecloud.STSIdentity{{AccessKeyID: AccessKeyID, SecretAccessKey: secret, ARN: UserARN}},
+		Roles: []fakecloud.STSRole{
+			{ARN: "arn:aws:iam::111111111111:role/sandbox-admin", MaxSessionDuration: 4 * time.Hour, TrustedPrincipals: []string{UserARN}, AllowTagSession: true, AllowSetSourceIdentity: true},
+			{ARN: "arn:aws:iam::111111111111:role/sandbox-readonly", MaxSessionDuration: 12 * time.Hour, TrustedPrincipals: []string{UserARN}},
+			{ARN: "arn:aws:iam::222222222222:role/prod-admin", MaxSessionDuration: time.Hour, TrustedPrincipals: []string{UserARN}, AllowTagSession: true, AllowSetSourceIdentity: true},
+			{ARN: "arn:aws:iam::333333333333:role/billing-admin", MaxSessionDuration: time.Hour, TrustedPrincipals: []string{"arn:aws:iam::333333333333:user/finance"}},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start fake STS: %w", err)
+	}
+	sb := &Sandbox{Dir: dir, STS: sts, Repo: filepath.Join(dir, "policy"), Config: filepath.Join(dir, "config.yaml")}
+	if err := sb.writeRepo(ctx); err != nil {
+		sts.Close()
+		return nil, err
+	}
+	cfg := fmt.Sprintf("# jit dev sandbox configuration\npolicy:\n  repo: %s\n  ref: main\n  file: jit.yaml\n", sb.Repo)
+	if err := os.WriteFile(sb.Config, []byte(cfg), 0o600); err != nil {
+		sts.Close()
+		return nil, err
+	}
+	empty := filepath.Join(dir, "aws-empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		sts.Close()
+		return nil, err
+	}
+	sb.Env = []string{
+		"JIT_DEV=" + dir,
+		"JIT_CONFIG=" + sb.Config,
+		"XDG_STATE_HOME=" + filepath.Join(dir, "state"),
+		"XDG_CACHE_HOME=" + filepath.Join(dir, "cache"),
+		"AWS_ACCESS_KEY_ID=" + AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + secret,
+		"AWS_REGION=us-east-1",
+		"AWS_DEFAULT_REGION=us-east-1",
+		"AWS_ENDPOINT_URL_STS=" + sts.URL(),
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=" + empty,
+		"AWS_SHARED_CREDENTIALS_FILE=" + empty,
+	}
+	return sb, nil
+}
+
+// writeRepo commits the sandbox policy into a fresh git repository, with
+// git isolated from the user's configuration.
+func (sb *Sandbox) writeRepo(ctx context.Context) error {
+	if _, err := exec.LookPath("git"); err != nil {
+		return cmdutil.WithHint(errors.New("jit dev needs git"), "install git (apt-get install git, brew install git)")
+	}
+	if err := os.MkdirAll(sb.Repo, 0o700); err != nil {
+		return err
+	}
+	for _, name := range []string{"jit.yaml", "jit_test.yaml"} {
+		data, err := sandboxFiles.ReadFile("sandbox/" + name)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(sb.Repo, name), data, 0o600); err != nil {
+			return err
+		}
+	}
+	env := append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=jit dev", "GIT_AUTHOR_EMAIL=dev@jit.invalid",
+		"GIT_COMMITTER_NAME=jit dev", "GIT_COMMITTER_EMAIL=dev@jit.invalid")
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main"},
+		{"add", "jit.yaml", "jit_test.yaml"},
+		{"commit", "-q", "-m", "Sandbox policy"},
+	} {
+		c := exec.CommandContext(ctx, "git", args...)
+		c.Dir, c.Env = sb.Repo, env
+		if out, err := c.CombinedOutput(); err != nil {
+			return fmt.Errorf("git %s in %s: %v: %s", args[0], sb.Repo, err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
+func run(ctx context.Context, o *Options) error {
+	dir := o.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "jit-dev-")
+		if err != nil {
+			return err
+		}
+		dir = d
+	} else if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return cmdutil.FlagErrorf("--dir %s is not empty", dir)
+	}
+	sb, err := Start(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sb.Close()
+		if !o.Keep {
+			os.RemoveAll(dir)
+		}
+	}()
+
+	argv := o.Command
+	if len(argv) == 0 {
+		argv = []string{session.Shell(o.Getenv)}
+	}
+	// Variables that would point the child at real clouds or at the user's
+	// own jit configuration are removed.
+	unset := []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+		"AWS_ENDPOINT_URL", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "JIT_REQUEST_ID", "JIT_TARGET",
+		"JIT_PROVIDER", "JIT_EXPIRES_AT"}
+	for _, kv := range o.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "JIT_") {
+			unset = append(unset, k)
+		}
+	}
+	set := make([]session.Var, 0, len(sb.Env))
+	for _, kv := range sb.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		set = append(set, session.Var{Name: k, Value: v})
+	}
+	env := session.BuildEnv(o.Environ(), set, unset)
+
+	if len(o.Command) == 0 || o.IO.IsStderrTTY() {
+		fmt.Fprintf(o.IO.ErrOut, `jit dev: sandbox in %s
+  fake AWS STS  %s (loopback; SigV4 checked, credentials expire)
+  policy repo   %s (edit jit.yaml and commit to change the policy)
+  you are       %s
+  try           jit targets · jit elevate sandbox-admin --for 15m -r demo -- jit whoami · jit audit tail
+`, dir, sb.STS.URL(), sb.Repo, UserARN)
+		if len(o.Command) == 0 {
+			fmt.Fprintln(o.IO.ErrOut, "  type exit to leave the sandbox")
+		}
+	}
+	r, err := session.Run(ctx, session.Options{Argv: argv, Env: env, Stdin: o.IO.In, Stdout: o.IO.Out, Stderr: o.IO.ErrOut, Interactive: o.IO.IsStdinTTY()})
+	if err != nil {
+		return err
+	}
+	if r.ExitCode != 0 {
+		return &cmdutil.ExitError{Code: r.ExitCode}
+	}
+	return nil
+}

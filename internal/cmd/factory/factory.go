@@ -1,0 +1,123 @@
+// Package factory wires the real dependencies into a cmdutil.Factory. It is
+// the only place that knows how config, policy source, journal and
+// providers fit together.
+package factory
+
+import (
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/spf13/pflag"
+
+	"github.com/jitaccess/jit/internal/audit"
+	"github.com/jitaccess/jit/internal/build"
+	"github.com/jitaccess/jit/internal/cmdutil"
+	"github.com/jitaccess/jit/internal/config"
+	"github.com/jitaccess/jit/internal/elevation"
+	"github.com/jitaccess/jit/internal/iostreams"
+	"github.com/jitaccess/jit/internal/policy"
+	"github.com/jitaccess/jit/internal/policysource"
+	"github.com/jitaccess/jit/internal/prompt"
+	"github.com/jitaccess/jit/providers"
+	"github.com/jitaccess/jit/providers/all"
+	"github.com/jitaccess/jit/providers/aws"
+)
+
+// Globals are the values of the root's persistent flags, read when the
+// factory's functions are first called (after flag parsing).
+type Globals struct {
+	ConfigFile func() string
+	Debug      func() bool
+	Flags      func() *pflag.FlagSet
+}
+
+// New returns the factory of the real program.
+func New(ios *iostreams.IOStreams, g Globals) *cmdutil.Factory {
+	f := &cmdutil.Factory{
+		IOStreams:  ios,
+		Getenv:     os.Getenv,
+		Environ:    os.Environ,
+		Executable: func() string { p, _ := os.Executable(); return p },
+	}
+	if os.Getenv("JIT_NO_PROMPT") != "" {
+		ios.SetNeverPrompt(true)
+	}
+	f.Debugf = func(format string, args ...any) {
+		if g.Debug() {
+			fmt.Fprintf(ios.ErrOut, "jit: debug: "+format+"\n", args...)
+		}
+	}
+	warn := func(msg string) { fmt.Fprintln(ios.ErrOut, "jit: warning: "+msg) }
+
+	f.Prompter = sync.OnceValue(func() prompt.Prompter { return prompt.New(ios.In, ios.ErrOut) })
+	f.Config = sync.OnceValues(func() (*config.Config, error) {
+		cfg, err := config.Load(config.Options{File: g.ConfigFile(), Flags: g.Flags()})
+		if err == nil {
+			f.Debugf("config: file=%q policy.repo=%q policy.ref=%q journal=%q", cfg.File, cfg.Policy.Repo, cfg.Policy.Ref, cfg.Audit.Journal)
+		}
+		return cfg, err
+	})
+	f.Providers = sync.OnceValue(func() *providers.Registry {
+		cfg, err := f.Config()
+		o := all.Options{Getenv: os.Getenv, Warn: warn}
+		if err == nil {
+			o.AWS = aws.Options{Profile: cfg.Providers.AWS.Profile, Region: cfg.Providers.AWS.Region, Endpoint: cfg.Providers.AWS.Endpoint}
+		}
+		return all.New(o)
+	})
+	f.PolicySource = sync.OnceValues(func() (policysource.Source, error) {
+		cfg, err := f.Config()
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Policy.Repo == "" {
+			return nil, cmdutil.WithHint(fmt.Errorf("no policy repository configured"),
+				"set policy.repo in "+config.DefaultFile(os.Getenv)+" or JIT_POLICY_REPO (try jit dev for a sandbox)")
+		}
+		return &policysource.Git{
+			Repo: cfg.Policy.Repo, Ref: cfg.Policy.Ref, File: cfg.Policy.File,
+			AllowedSigners: cfg.Policy.AllowedSigners, MaxAge: cfg.Policy.MaxAge,
+			CacheDir: cfg.CacheDir, Warn: warn,
+		}, nil
+	})
+	f.Elevation = sync.OnceValues(func() (*elevation.Service, error) {
+		cfg, err := f.Config()
+		if err != nil {
+			return nil, err
+		}
+		src, err := f.PolicySource()
+		if err != nil {
+			return nil, err
+		}
+		host, _ := os.Hostname()
+		return &elevation.Service{
+			Source:    src,
+			Providers: f.Providers(),
+			Journal:   audit.OpenJournal(cfg.Audit.Journal),
+			Sinks:     sinks(warn),
+			UserSinks: cfg.Audit.Sinks,
+			Host:      host,
+			Version:   build.Version,
+			Warn:      warn,
+		}, nil
+	})
+	return f
+}
+
+// sinks builds the sinks jit can write to today; other types are reported
+// once and skipped.
+func sinks(warn func(string)) func([]policy.SinkConfig) []audit.Sink {
+	return func(cfgs []policy.SinkConfig) []audit.Sink {
+		var out []audit.Sink
+		for _, c := range cfgs {
+			switch c.Type {
+			case "file":
+				out = append(out, audit.NewFileSink(c.Path, c.MaxSize))
+			default:
+				warn(fmt.Sprintf("audit sink type %s is not supported by this jit version; events stay in the local journal", c.Type))
+			}
+		}
+		return out
+	}
+}

@@ -1,0 +1,322 @@
+// Package config loads jit's configuration (CONTRACT §1) into a typed
+// struct: flag > JIT_* environment variable > config file > default. It uses
+// its own viper instance, never the global one, and nothing outside this
+// package touches viper.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/jitaccess/jit/internal/policy"
+)
+
+// Config is jit's configuration.
+type Config struct {
+	// File is the configuration file that was read, "" when none exists.
+	File string
+
+	Policy    Policy
+	Audit     Audit
+	Providers Providers
+
+	// Directories (XDG): state holds the journal, cache holds policy clones.
+	StateDir string
+	CacheDir string
+}
+
+// Policy says where the access policy lives.
+type Policy struct {
+	Repo           string
+	Ref            string
+	File           string
+	AllowedSigners string
+	MaxAge         time.Duration
+}
+
+// Audit configures the local journal and the user's own sinks.
+type Audit struct {
+	Journal string
+	Sinks   []policy.SinkConfig
+}
+
+// Providers holds how jit itself signs in to each cloud.
+type Providers struct {
+	AWS AWS
+}
+
+// AWS configures the base identity jit uses to call STS.
+type AWS struct {
+	Profile  string
+	Region   string
+	Endpoint string
+}
+
+// key describes one configuration key.
+type key struct {
+	name string // dotted path, e.g. policy.repo
+	def  any
+	flag string // persistent flag bound to it, if any
+	help string
+}
+
+// Keys are every configuration key, their defaults and their flags. The
+// environment variable of a key is JIT_ + the upper-cased path with _ for dots.
+var keys = []key{
+	{"policy.repo", "", "policy-repo", "git URL or local repository path of the access policy"},
+	{"policy.ref", "main", "policy-ref", "branch, tag or commit of the policy"},
+	{"policy.file", "jit.yaml", "", "path of the policy file inside the repository"},
+	{"policy.allowed_signers", "", "", "allowed_signers file: require an SSH-signed policy commit"},
+	{"policy.max_age", "1h", "", "how old a cached policy may be when the remote cannot be reached"},
+	{"audit.journal", "", "", "path of the local audit journal"},
+	{"audit.sinks", nil, "", "extra audit sinks of this user"},
+	{"providers.aws.profile", "", "aws-profile", "AWS profile of jit's base identity"},
+	{"providers.aws.region", "", "", "AWS region of jit's base identity"},
+	{"providers.aws.endpoint", "", "", "STS endpoint override"},
+}
+
+// Key documents one configuration key for `jit help config` and docs.
+type Key struct{ Name, Env, Flag, Default, Help string }
+
+// Keys lists every key with its environment variable, flag and default.
+func Keys() []Key {
+	out := make([]Key, 0, len(keys))
+	for _, k := range keys {
+		d := ""
+		if k.def != nil {
+			d = fmt.Sprint(k.def)
+		}
+		f := ""
+		if k.flag != "" {
+			f = "--" + k.flag
+		}
+		out = append(out, Key{Name: k.name, Env: EnvName(k.name), Flag: f, Default: d, Help: k.help})
+	}
+	return out
+}
+
+// EnvName is the environment variable of a key: policy.repo → JIT_POLICY_REPO.
+func EnvName(k string) string {
+	return "JIT_" + strings.ToUpper(strings.ReplaceAll(k, ".", "_"))
+}
+
+// FlagNames are the persistent flags the root command registers and Load
+// binds, with their help text.
+func FlagNames() map[string]string {
+	out := map[string]string{}
+	for _, k := range keys {
+		if k.flag != "" {
+			out[k.flag] = k.help
+		}
+	}
+	return out
+}
+
+// Options tell Load where to look.
+type Options struct {
+	// File is --config; "" means $JIT_CONFIG, then the XDG default.
+	File string
+	// Flags holds the persistent flags named by FlagNames; may be nil.
+	Flags *pflag.FlagSet
+	// Getenv reads the environment; nil means os.Getenv.
+	Getenv func(string) string
+}
+
+// DefaultFile is $XDG_CONFIG_HOME/jit/config.yaml (~/.config/jit/config.yaml).
+func DefaultFile(getenv func(string) string) string {
+	return filepath.Join(xdgDir(getenv, "XDG_CONFIG_HOME", ".config"), "jit", "config.yaml")
+}
+
+func xdgDir(getenv func(string) string, env, fallback string) string {
+	if d := getenv(env); d != "" && filepath.IsAbs(d) {
+		return d
+	}
+	home := getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	return filepath.Join(home, fallback)
+}
+
+// Load reads the configuration.
+func Load(o Options) (*Config, error) {
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	v := viper.New()
+	v.SetConfigType("yaml")
+	for _, k := range keys {
+		if k.def != nil {
+			v.SetDefault(k.name, k.def)
+		}
+		if val := getenv(EnvName(k.name)); val != "" {
+			// Set explicitly rather than viper.AutomaticEnv so that tests can
+			// inject the environment and nested keys behave the same.
+			v.Set(k.name, val)
+		}
+		if k.flag != "" && o.Flags != nil {
+			if f := o.Flags.Lookup(k.flag); f != nil && f.Changed {
+				v.Set(k.name, f.Value.String())
+			}
+		}
+	}
+
+	file, explicit := o.File, o.File != ""
+	if file == "" {
+		if file = getenv("JIT_CONFIG"); file != "" {
+			explicit = true
+		} else {
+			file = DefaultFile(getenv)
+		}
+	}
+	cfg := &Config{}
+	data, err := os.ReadFile(expandHome(file, getenv))
+	switch {
+	case err == nil:
+		cfg.File = file
+		if err := checkKeys(data, file); err != nil {
+			return nil, err
+		}
+		if err := v.MergeConfigMap(mustMap(data)); err != nil {
+			return nil, fmt.Errorf("config %s: %w", file, err)
+		}
+		// Values already Set (env, flags) keep precedence over the merged file.
+	case errors.Is(err, fs.ErrNotExist) && !explicit:
+	default:
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+
+	cfg.Policy.Repo = expandHome(v.GetString("policy.repo"), getenv)
+	cfg.Policy.Ref = v.GetString("policy.ref")
+	cfg.Policy.File = v.GetString("policy.file")
+	cfg.Policy.AllowedSigners = expandHome(v.GetString("policy.allowed_signers"), getenv)
+	if cfg.Policy.MaxAge, err = policy.ParseDuration(v.GetString("policy.max_age")); err != nil {
+		return nil, fmt.Errorf("policy.max_age: %w", err)
+	}
+	cfg.Audit.Journal = expandHome(v.GetString("audit.journal"), getenv)
+	cfg.Providers.AWS = AWS{
+		Profile:  v.GetString("providers.aws.profile"),
+		Region:   v.GetString("providers.aws.region"),
+		Endpoint: v.GetString("providers.aws.endpoint"),
+	}
+	if sinks := v.Get("audit.sinks"); sinks != nil {
+		if cfg.Audit.Sinks, err = decodeSinks(sinks, file); err != nil {
+			return nil, err
+		}
+	}
+
+	cfg.StateDir = filepath.Join(xdgDir(getenv, "XDG_STATE_HOME", ".local/state"), "jit")
+	cfg.CacheDir = filepath.Join(xdgDir(getenv, "XDG_CACHE_HOME", ".cache"), "jit")
+	if cfg.Audit.Journal == "" {
+		cfg.Audit.Journal = filepath.Join(cfg.StateDir, "audit.jsonl")
+	}
+	return cfg, nil
+}
+
+// decodeSinks turns the sinks value (from the file, or JIT_AUDIT_SINKS as a
+// YAML or JSON list) into typed sink configurations.
+func decodeSinks(raw any, file string) ([]policy.SinkConfig, error) {
+	var node yaml.Node
+	switch s := raw.(type) {
+	case string:
+		if err := yaml.Unmarshal([]byte(s), &node); err != nil {
+			return nil, fmt.Errorf("%s: not a YAML list of sinks: %w", EnvName("audit.sinks"), err)
+		}
+		file = EnvName("audit.sinks")
+	default:
+		b, err := yaml.Marshal(s)
+		if err != nil {
+			return nil, fmt.Errorf("audit.sinks: %w", err)
+		}
+		if err := yaml.Unmarshal(b, &node); err != nil {
+			return nil, fmt.Errorf("audit.sinks: %w", err)
+		}
+	}
+	if node.Kind == yaml.DocumentNode && len(node.Content) == 1 {
+		return policy.DecodeSinks(node.Content[0], file)
+	}
+	return policy.DecodeSinks(&node, file)
+}
+
+// checkKeys rejects unknown keys in the file, naming the line, so that a
+// typo (`polcy:`) does not silently fall back to a default.
+func checkKeys(data []byte, file string) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("config %s: %w", file, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	known := map[string]bool{}
+	for _, k := range keys {
+		parts := strings.Split(k.name, ".")
+		for i := range parts {
+			known[strings.Join(parts[:i+1], ".")] = true
+		}
+	}
+	var walk func(n *yaml.Node, prefix string) error
+	walk = func(n *yaml.Node, prefix string) error {
+		if n.Kind != yaml.MappingNode {
+			if prefix == "" {
+				return fmt.Errorf("config %s:%d: expected a mapping of keys", file, n.Line)
+			}
+			return nil
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			path := k.Value
+			if prefix != "" {
+				path = prefix + "." + k.Value
+			}
+			if !known[path] {
+				return fmt.Errorf("config %s:%d: unknown key %q (known: %s)", file, k.Line, path, strings.Join(knownLeaves(), ", "))
+			}
+			if path == "audit.sinks" {
+				continue
+			}
+			if err := walk(val, path); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(doc.Content[0], "")
+}
+
+func knownLeaves() []string {
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k.name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func mustMap(data []byte) map[string]any {
+	m := map[string]any{}
+	_ = yaml.Unmarshal(data, &m) // already parsed successfully by checkKeys
+	return m
+}
+
+func expandHome(p string, getenv func(string) string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		home := getenv("HOME")
+		if home == "" {
+			home, _ = os.UserHomeDir()
+		}
+		return filepath.Join(home, strings.TrimPrefix(p, "~"))
+	}
+	return p
+}

@@ -1,0 +1,387 @@
+// Package elevation is jit's one use case: from a request to time-bound
+// access, journaling every step before the next runs.
+//
+//	request ─▶ identity ─▶ policy (git @ commit) ─▶ decision ─▶ provider.Grant ─▶ delivery ─▶ session end
+//
+// Commands only parse flags, call the Service and render the result; the
+// Service never touches the terminal (questions go through Request.Ask), so
+// the same code can run inside an approval server.
+package elevation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jitaccess/jit/internal/audit"
+	"github.com/jitaccess/jit/internal/policy"
+	"github.com/jitaccess/jit/internal/policysource"
+	"github.com/jitaccess/jit/providers"
+)
+
+// Journal is the durable local audit journal.
+type Journal interface {
+	Append(events ...*audit.Event) error
+}
+
+// Limiter is implemented by providers with their own cap on durations that
+// depends on the caller (AWS role chaining: 1h).
+type Limiter interface {
+	MaxDuration(ctx context.Context, t providers.Target, p providers.Principal) (time.Duration, string)
+}
+
+// Service runs elevations. Its fields are its dependencies; zero values are
+// not valid except where noted.
+type Service struct {
+	Source    policysource.Source
+	Providers *providers.Registry
+	Journal   Journal
+	// Sinks build copies of journaled events from the policy's and the
+	// user's sink configurations; may be nil.
+	Sinks func(cfgs []policy.SinkConfig) []audit.Sink
+	// UserSinks are the sinks of the user's configuration.
+	UserSinks []policy.SinkConfig
+	Now       func() time.Time // default time.Now
+	Host      string
+	Version   string
+	// Warn reports something the user should know but that does not stop
+	// the elevation (stale policy, a sink that failed). May be nil.
+	Warn func(string)
+
+	loaded *loaded
+	sinks  []audit.Sink
+}
+
+type loaded struct {
+	pol  *policy.Policy
+	snap *policysource.Snapshot
+}
+
+// Ask asks the user for a missing value. field is "reason" or "ticket";
+// hint explains the requirement (e.g. the ticket pattern). validate checks
+// the answer.
+type Ask func(ctx context.Context, field, hint string, validate func(string) error) (string, error)
+
+// Request is what the caller asks for.
+type Request struct {
+	Target   string
+	Duration time.Duration // 0: the target's default
+	Reason   string
+	Ticket   string
+	DryRun   bool
+	// Session, when set, is the command that will run with the grant; a
+	// session_start event is journaled together with the grant.
+	Session []string
+	// Ask fills in missing values; nil means no one can be asked.
+	Ask Ask
+}
+
+// Result is an elevation that was allowed (and, unless DryRun, granted).
+type Result struct {
+	RequestID string
+	Principal providers.Principal
+	Decision  policy.Decision
+	Target    *policy.Target
+	Policy    audit.PolicyRef
+	Grant     *providers.Grant // nil on a dry run
+	// RevokeNote says what revoking would do for this provider.
+	RevokeNote string
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) warn(msg string) {
+	if s.Warn != nil {
+		s.Warn(msg)
+	}
+}
+
+// Policy loads and parses the policy once per Service (per process), at the
+// commit the source pins.
+func (s *Service) Policy(ctx context.Context) (*policy.Policy, *policysource.Snapshot, error) {
+	if s.loaded != nil {
+		return s.loaded.pol, s.loaded.snap, nil
+	}
+	snap, err := s.Source.Load(ctx)
+	if err != nil {
+		return nil, nil, &PolicyError{Err: err}
+	}
+	pol, err := policy.Parse(snap.Data, policy.Options{File: snap.File, Providers: s.Providers.Specs()})
+	if err != nil {
+		return nil, nil, &PolicyError{Err: fmt.Errorf("policy at commit %s: %w", short(snap.Commit), err)}
+	}
+	s.loaded = &loaded{pol: pol, snap: snap}
+	return pol, snap, nil
+}
+
+// WhoAmI resolves the caller through a provider's view of the base
+// credentials, with the groups the policy gives them when pol is not nil.
+func (s *Service) WhoAmI(ctx context.Context, providerName string, pol *policy.Policy) (providers.Principal, error) {
+	p, err := s.Providers.Get(providerName)
+	if err != nil {
+		return providers.Principal{}, err
+	}
+	w, ok := p.(providers.WhoAmIer)
+	if !ok {
+		return providers.Principal{}, fmt.Errorf("provider %s cannot tell who the caller is", providerName)
+	}
+	pr, err := w.WhoAmI(ctx)
+	if err != nil {
+		return providers.Principal{}, err
+	}
+	if pol != nil {
+		pr.Groups = pol.GroupsOf(pr)
+	}
+	return pr, nil
+}
+
+// Elevate decides and, when allowed, grants. Every decision is journaled
+// (and synced) before it takes effect: a denial before it is returned, a
+// grant before its credentials are returned. If the journal cannot be
+// written, nothing is granted.
+func (s *Service) Elevate(ctx context.Context, req Request) (*Result, error) {
+	pol, snap, err := s.Policy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ref := audit.PolicyRef{Repo: snap.Repo, Ref: snap.Ref, Commit: snap.Commit, File: snap.File}
+	id := NewRequestID(s.now())
+	res := &Result{RequestID: id, Policy: ref}
+
+	tgt, ok := pol.Targets[req.Target]
+	providerName := ""
+	if ok {
+		providerName = tgt.Provider
+	} else if names := s.Providers.Names(); len(names) == 1 {
+		// An unknown target is still a request worth recording; the only
+		// provider tells us who asked.
+		providerName = names[0]
+	}
+	var prov providers.Provider
+	if providerName != "" {
+		if prov, err = s.Providers.Get(providerName); err != nil {
+			return nil, err
+		}
+		if res.Principal, err = s.WhoAmI(ctx, providerName, pol); err != nil {
+			return nil, err
+		}
+	}
+	res.Target = tgt
+	if spec, ok := s.Providers.Spec(providerName); ok {
+		res.RevokeNote = spec.RevokeNote
+	}
+
+	in := policy.Input{
+		Principal: res.Principal, Target: req.Target, Duration: req.Duration,
+		Reason: req.Reason, Ticket: req.Ticket, Time: s.now(),
+	}
+	if lim, ok := prov.(Limiter); ok && tgt != nil {
+		in.Limit, in.LimitReason = lim.MaxDuration(ctx, tgt.ProviderTarget(), res.Principal)
+	}
+	dec := pol.Evaluate(in)
+	if !dec.Allowed && len(dec.Missing) > 0 && !slices.Contains(dec.Missing, "approval") {
+		if req.Ask == nil {
+			return nil, &MissingInputError{Target: req.Target, Fields: dec.Missing, Rule: dec.Rule}
+		}
+		for _, f := range dec.Missing {
+			v, err := req.Ask(ctx, f, requirementHint(pol, dec.Rule, f), validator(pol, dec.Rule, f))
+			if err != nil {
+				return nil, err
+			}
+			switch f {
+			case "reason":
+				in.Reason, req.Reason = v, v
+			case "ticket":
+				in.Ticket, req.Ticket = v, v
+			}
+		}
+		dec = pol.Evaluate(in)
+	}
+	res.Decision = dec
+
+	base := s.event(audit.EventRequest, id, res, req)
+	base.Decision = decisionOf(dec)
+	if req.DryRun {
+		if !dec.Allowed {
+			return res, &DeniedError{Target: req.Target, Principal: res.Principal.ID, Decision: dec}
+		}
+		return res, nil
+	}
+	if !dec.Allowed {
+		deny := s.event(audit.EventDeny, id, res, req)
+		deny.Decision = decisionOf(dec)
+		if err := s.append(ctx, pol, base, deny); err != nil {
+			return nil, err
+		}
+		return nil, &DeniedError{Target: req.Target, Principal: res.Principal.ID, Decision: dec}
+	}
+	if err := s.append(ctx, pol, base); err != nil {
+		return nil, err
+	}
+
+	g, err := prov.Grant(ctx, providers.Request{
+		ID: id, Target: tgt.ProviderTarget(), Principal: res.Principal,
+		Duration: dec.Duration, Reason: req.Reason, Ticket: req.Ticket,
+	})
+	if err != nil {
+		ev := s.event(audit.EventError, id, res, req)
+		ev.Error = oneLine(err.Error())
+		if jerr := s.append(ctx, pol, ev); jerr != nil {
+			s.warn(jerr.Error())
+		}
+		return nil, err
+	}
+	res.Grant = g
+	ge := s.event(audit.EventGrant, id, res, req)
+	ge.Decision = decisionOf(dec)
+	exp := g.NotAfter.UTC()
+	ge.ExpiresAt = &exp
+	ge.Grant = g.Redacted().Refs
+	events := []*audit.Event{ge}
+	if req.Session != nil {
+		ss := s.event(audit.EventSessionStart, id, res, req)
+		ss.Session = &audit.Session{Command: req.Session}
+		events = append(events, ss)
+	}
+	if err := s.append(ctx, pol, events...); err != nil {
+		// The cloud granted, but the grant is not on record: withhold the
+		// credentials. Revoke where the provider can.
+		if r, ok := prov.(providers.Revoker); ok {
+			_ = r.Revoke(context.WithoutCancel(ctx), g)
+		}
+		return nil, err
+	}
+	return res, nil
+}
+
+// EndSession journals the end of an elevated session.
+func (s *Service) EndSession(ctx context.Context, res *Result, argv []string, exitCode int, d time.Duration) error {
+	pol, _, err := s.Policy(ctx)
+	if err != nil {
+		return err
+	}
+	ev := s.event(audit.EventSessionEnd, res.RequestID, res, Request{})
+	code := exitCode
+	ev.Session = &audit.Session{Command: argv, ExitCode: &code, DurationMS: d.Milliseconds()}
+	return s.append(ctx, pol, ev)
+}
+
+func (s *Service) event(kind, id string, res *Result, req Request) *audit.Event {
+	e := &audit.Event{
+		Schema: audit.Schema, Time: s.now().UTC(), Event: kind, RequestID: id,
+		Target: req.Target, Reason: req.Reason, Ticket: req.Ticket,
+		Host: s.Host, JitVersion: s.Version,
+	}
+	if res.Target != nil {
+		e.Target = res.Target.Name
+		e.Provider = res.Target.Provider
+	}
+	if res.Principal.ID != "" {
+		e.Principal = &audit.Principal{ID: res.Principal.ID, Source: res.Principal.Source, Groups: res.Principal.Groups}
+	}
+	if d := res.Decision.Duration; d > 0 {
+		e.DurationS = int64(d / time.Second)
+	} else if req.Duration > 0 {
+		e.DurationS = int64(req.Duration / time.Second)
+	}
+	p := res.Policy
+	e.Policy = &p
+	return e
+}
+
+// append journals events and copies them to the sinks. The journal is the
+// record; a sink failure is reported but does not stop the elevation.
+func (s *Service) append(ctx context.Context, pol *policy.Policy, events ...*audit.Event) error {
+	if err := s.Journal.Append(events...); err != nil {
+		return &AuditError{Err: fmt.Errorf("%w; no credentials issued", err)}
+	}
+	if s.sinks == nil && s.Sinks != nil {
+		s.sinks = s.Sinks(append(slices.Clone(pol.Sinks), s.UserSinks...))
+	}
+	for _, sk := range s.sinks {
+		for _, e := range events {
+			if err := sk.Write(ctx, e); err != nil {
+				s.warn(fmt.Sprintf("audit sink %s: %v", sk.Name(), err))
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// Close releases the sinks.
+func (s *Service) Close() error {
+	var errs []error
+	for _, sk := range s.sinks {
+		errs = append(errs, sk.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func decisionOf(d policy.Decision) *audit.Decision {
+	return &audit.Decision{Allowed: d.Allowed, Rule: d.Rule, Reasons: d.Reasons}
+}
+
+func ruleNamed(pol *policy.Policy, name string) *policy.Rule {
+	for _, r := range pol.Rules {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+func requirementHint(pol *policy.Policy, rule, field string) string {
+	r := ruleNamed(pol, rule)
+	switch {
+	case field == "ticket" && r != nil && r.Require.Ticket != "" && r.Require.Ticket != "true":
+		return "must match " + r.Require.Ticket
+	case field == "reason":
+		return "why you need this access; it is recorded in the audit trail"
+	}
+	return ""
+}
+
+// validator checks an answer before the policy sees it, so that a typo is
+// re-asked instead of denied.
+func validator(pol *policy.Policy, rule, field string) func(string) error {
+	var re *regexp.Regexp
+	if r := ruleNamed(pol, rule); field == "ticket" && r != nil && r.Require.Ticket != "" && r.Require.Ticket != "true" {
+		re, _ = regexp.Compile(r.Require.Ticket) // validated when the policy was parsed
+	}
+	return func(v string) error {
+		if strings.TrimSpace(v) == "" {
+			return fmt.Errorf("%s must not be empty", field)
+		}
+		if re != nil && !re.MatchString(v) {
+			return fmt.Errorf("ticket must match %s", re)
+		}
+		return nil
+	}
+}
+
+func short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	if commit == "" {
+		return "(working file)"
+	}
+	return commit
+}
+
+func oneLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
