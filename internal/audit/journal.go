@@ -143,7 +143,7 @@ func (j *Journal) Append(events ...*Event) error {
 	defer j.mu.Unlock()
 
 	dir := filepath.Dir(j.Path)
-	if err := j.mkdirAll(dir); err != nil {
+	if err := mkdirAllSync(dir, !j.noSync); err != nil {
 		return fmt.Errorf("create audit journal directory: %w", err)
 	}
 	lock, err := os.OpenFile(j.Path+lockSuffix, os.O_RDWR|os.O_CREATE, 0o600)
@@ -216,16 +216,16 @@ func (j *Journal) appendLocked(dir string, events []*Event) error {
 		return fmt.Errorf("%w: the last event of %s (seq %d) is not the one %s records: its end was rewritten; check it with `jit audit verify`",
 			ErrDamaged, j.Path, last.Seq, headPath)
 	}
+	// Encoding first: an event that cannot be encoded changes nothing.
+	buf, next, err := j.encode(events, last)
+	if err != nil {
+		return err
+	}
 	if end < size {
 		if err := f.Truncate(end); err != nil {
 			return fmt.Errorf("cut torn last line of %s: %w", j.Path, err)
 		}
 		j.warn(fmt.Sprintf("audit journal %s ended in an incomplete line (%d bytes) left by an interrupted write; removed it", j.Path, size-end))
-	}
-
-	buf, next, err := j.encode(events, last)
-	if err != nil {
-		return err
 	}
 	if _, err := f.Write(buf); err != nil {
 		// Leave no partial line for the next append to repair.
@@ -287,12 +287,9 @@ func (j *Journal) warn(msg string) {
 	}
 }
 
-// mkdirAll creates dir and its missing parents with mode 0700 and syncs each
-// parent, so the journal's directory survives a crash along with it.
-func (j *Journal) mkdirAll(dir string) error {
-	return mkdirAllSync(dir, !j.noSync)
-}
-
+// mkdirAllSync creates dir and its missing parents with mode 0700 and, if
+// sync, syncs each parent, so that a new directory survives a crash along
+// with the file created in it.
 func mkdirAllSync(dir string, sync bool) error {
 	fi, err := os.Stat(dir)
 	if err == nil {

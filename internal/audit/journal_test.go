@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -293,6 +294,9 @@ func TestAppendConcurrentProcesses(t *testing.T) {
 }
 
 func TestPermissions(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes are ACLs on Windows")
+	}
 	path := journalPath(t)
 	appendN(t, path, 2)
 	root := filepath.Dir(filepath.Dir(filepath.Dir(path))) // the test's temporary directory
@@ -320,6 +324,9 @@ func TestPermissions(t *testing.T) {
 }
 
 func TestRefusesUnsafeJournal(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes are ACLs on Windows")
+	}
 	for _, mode := range []fs.FileMode{0o620, 0o602, 0o666, 0o777} {
 		t.Run(mode.String(), func(t *testing.T) {
 			path := journalPath(t)
@@ -656,5 +663,20 @@ func TestNewID(t *testing.T) {
 	}
 	if got := NewID(time.UnixMilli(1<<48 - 1))[:10]; got != "7ZZZZZZZZZ" {
 		t.Errorf("largest time part = %s", got)
+	}
+}
+
+func TestAppendUnencodableEventChangesNothing(t *testing.T) {
+	path := journalPath(t)
+	appendN(t, path, 2)
+	appendBytes(t, path, `{"torn`)
+	before := must(os.ReadFile(path))
+	bad := newEvent(2)
+	bad.Time = time.Date(10001, 1, 1, 0, 0, 0, 0, time.UTC) // beyond RFC 3339
+	if err := OpenJournal(path).Append(newEvent(3), bad); err == nil {
+		t.Fatal("Append of an event with an unencodable time succeeded")
+	}
+	if after := must(os.ReadFile(path)); !bytes.Equal(before, after) {
+		t.Errorf("failed append changed the journal:\n%s", after)
 	}
 }

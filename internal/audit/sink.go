@@ -27,10 +27,11 @@ type Sink interface {
 // (the newest) to `<path>.5`.
 const FileGenerations = 5
 
-// FileSink appends each event's canonical line (the journal's own bytes, so a
-// copy verifies like the original) to a file, creating it with mode 0600 and
-// its directories with 0700, and syncs it on every Write. Several processes
-// may share the file: writes and rotation take an flock on `<path>.lock`.
+// FileSink appends each event's canonical line to a file: the journal's own
+// bytes, so each copied line keeps the hash that ties it to the journal. It
+// creates the file with mode 0600 and its directories with 0700, and syncs
+// the file on every Write. Several processes may share the file: writes and
+// rotation take an flock on `<path>.lock`.
 type FileSink struct {
 	path    string
 	maxSize int64
@@ -39,7 +40,6 @@ type FileSink struct {
 	lock   *os.File // opened lazily, kept open
 	f      *os.File
 	closed bool
-	noSync bool
 }
 
 // NewFileSink returns a sink writing to path. When maxSize > 0, a Write that
@@ -57,6 +57,9 @@ func (s *FileSink) Name() string { return "file:" + s.path }
 func (s *FileSink) Write(ctx context.Context, e *Event) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", s.Name(), err)
+	}
+	if e == nil {
+		return fmt.Errorf("%s: no event", s.Name())
 	}
 	line, err := Canonical(e)
 	if err != nil {
@@ -77,7 +80,7 @@ func (s *FileSink) Write(ctx context.Context, e *Event) error {
 
 func (s *FileSink) write(line []byte) error {
 	if s.lock == nil {
-		if err := mkdirAllSync(filepath.Dir(s.path), !s.noSync); err != nil {
+		if err := mkdirAllSync(filepath.Dir(s.path), true); err != nil {
 			return fmt.Errorf("create directory: %w", err)
 		}
 		lock, err := os.OpenFile(s.path+lockSuffix, os.O_RDWR|os.O_CREATE, 0o600)
@@ -107,9 +110,6 @@ func (s *FileSink) write(line []byte) error {
 	}
 	if _, err := s.f.Write(line); err != nil {
 		return err
-	}
-	if s.noSync {
-		return nil
 	}
 	return s.f.Sync()
 }
@@ -148,9 +148,6 @@ func (s *FileSink) rotate() error {
 	}
 	if err := s.open(); err != nil {
 		return err
-	}
-	if s.noSync {
-		return nil
 	}
 	return syncDir(filepath.Dir(s.path))
 }

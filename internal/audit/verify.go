@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 )
@@ -179,9 +180,9 @@ type verifier struct {
 	// should but could not be linked (unparsable, or with a wrong prev):
 	// that many missing seqs are not reported again as dropped.
 	unplaced uint64
-	byHash     map[[32]byte]int
-	bySeq      map[uint64]int
-	gaps       []gap
+	byHash   map[[32]byte]int
+	bySeq    map[uint64]int
+	gaps     []gap
 	// head, if known, is the head file; headLine and headHash the event of
 	// the journal with its seq.
 	head     *tip
@@ -375,11 +376,18 @@ func (v *verifier) link(n int, seq uint64, prev, hash, computed string, edited b
 			if edited {
 				// The seq was among the edited bytes: trust the link.
 				cur.seq = base.seq + 1
+			} else if base.line == 0 {
+				v.add(n, seq, KindBrokenLink, fmt.Sprintf("seq %d has the empty prev only seq 1 may have: its seq was rewritten", seq))
 			} else {
 				v.add(n, seq, KindBrokenLink, fmt.Sprintf("seq %d links directly to seq %d (line %d): its seq was rewritten", seq, base.seq, base.line))
 			}
 		}
 		v.last, v.alt = cur, nil
+
+	case v.last.seq == math.MaxUint64:
+		// Nothing can follow; without this case last.seq+1 would wrap.
+		v.add(n, seq, KindReordered, fmt.Sprintf("seq %d comes after seq %d (line %d): lines are out of order", seq, v.last.seq, v.last.line))
+		v.alt, v.unplaced = &cur, unplaced
 
 	case seq > v.last.seq+1:
 		if missing := seq - v.last.seq - 1; missing > unplaced {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -347,4 +348,16 @@ func TestFormatIndependentVerifier(t *testing.T) {
 		}
 		prev = hash
 	}
+}
+
+func TestVerifyHighestSeq(t *testing.T) {
+	e := &Event{Event: EventRequest, Seq: math.MaxUint64, ID: "a"}
+	e.Hash = must(ComputeHash(e))
+	first := append(must(Canonical(e)), '\n')
+	next := forge(t, first, func(n *Event) { n.Seq = 3; n.Prev = strings.Repeat("1", 64) })
+	rep := verifyLines(t, [][]byte{first, next})
+	checkProblems(t, rep, []want{
+		{1, KindBrokenLink, "seq 18446744073709551615 has the empty prev only seq 1 may have"},
+		{2, KindReordered, "seq 3 comes after seq 18446744073709551615"},
+	})
 }

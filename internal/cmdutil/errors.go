@@ -25,11 +25,22 @@ var ErrCancel = prompt.ErrCancelled
 // ErrSilent means the failure was already reported; exit 1 with no message.
 var ErrSilent = errors.New("silent error")
 
-// ExitError carries an exit status that jit passes through (the elevated
-// command's own status) or a documented code with a message already shown.
-type ExitError struct{ Code int }
+// ExitError carries an exit status that jit passes through: the elevated
+// command's own status, or the shell's 126/127 when it could not be run.
+// Err, when set, is printed; otherwise the child already reported.
+type ExitError struct {
+	Code int
+	Err  error
+}
 
-func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+func (e *ExitError) Error() string {
+	if e.Err != nil {
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("exit status %d", e.Code)
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
 
 // HintError attaches a one-line hint, printed under the message.
 type HintError struct {

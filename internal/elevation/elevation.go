@@ -154,7 +154,7 @@ func (s *Service) Elevate(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	ref := audit.PolicyRef{Repo: snap.Repo, Ref: snap.Ref, Commit: snap.Commit, File: snap.File}
-	id := NewRequestID(s.now())
+	id := audit.NewID(s.now())
 	res := &Result{RequestID: id, Policy: ref}
 
 	tgt, ok := pol.Targets[req.Target]

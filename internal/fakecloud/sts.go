@@ -123,10 +123,7 @@ func NewSTS(cfg STSConfig) (*STS, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("fake sts: %w", err)
 	}
-	s, err := newSTSState(cfg)
-	if err != nil {
-		return nil, err
-	}
+	s := newSTSState(cfg)
 	addr := cfg.Addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -146,7 +143,7 @@ func NewSTS(cfg STSConfig) (*STS, error) {
 	return s, nil
 }
 
-func newSTSState(cfg STSConfig) (*STS, error) {
+func newSTSState(cfg STSConfig) *STS {
 	if cfg.MaxSkew == 0 {
 		cfg.MaxSkew = 15 * time.Minute
 	}
@@ -190,7 +187,7 @@ func newSTSState(cfg STSConfig) (*STS, error) {
 		}
 		s.keys[p.accessKeyID] = p
 	}
-	return s, nil
+	return s
 }
 
 // URL is the fake's base URL, e.g. http://127.0.0.1:41234; use it as the SDK
@@ -431,7 +428,7 @@ func (s *STS) authenticate(r *http.Request, body []byte, now time.Time) (*stsPri
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
 	if amzDate == "" {
-		return nil, incompleteSignature("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=%s", sigV4Algorithm+" Credential="+auth.AccessKeyID+"/…")
+		return nil, incompleteSignature("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 	}
 	signedAt, err := time.Parse(amzDateFormat, amzDate)
 	if err != nil {

@@ -73,9 +73,10 @@ func Report(w io.Writer, cmd *cobra.Command, err error) int {
 		return ExitOK
 	}
 	code, hint := Classify(err)
+	var ee *cmdutil.ExitError
 	switch {
 	case errors.Is(err, cmdutil.ErrSilent):
-	case isExit(err):
+	case errors.As(err, &ee) && ee.Err == nil:
 	case code == ExitCancelled:
 		fmt.Fprintln(w, "jit: cancelled")
 	default:

@@ -112,18 +112,7 @@ func BenchmarkTargetViews1500Targets(b *testing.B) {
 
 func benchParse(b *testing.B, nRules, nTargets int, withWhen bool) {
 	src, _ := genPolicy(nRules, nTargets, false, withWhen)
-	data := []byte(src)
-	if _, err := Parse(data, testOptions()); err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := Parse(data, testOptions()); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchParseSrc(b, src)
 }
 
 func BenchmarkParse10Rules(b *testing.B)         { benchParse(b, 10, 150, false) }
@@ -136,6 +125,23 @@ func BenchmarkCELEnv(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := newCELEnv(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The example policy of the tests: 4 targets, 6 rules, 2 of them with when.
+func BenchmarkParseSmall(b *testing.B) {
+	benchParseSrc(b, strings.ReplaceAll(evalPolicy, "    when:", "    description:"))
+}
+func BenchmarkParseSmallWithWhen(b *testing.B) { benchParseSrc(b, evalPolicy) }
+
+func benchParseSrc(b *testing.B, src string) {
+	data := []byte(src)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(data, testOptions()); err != nil {
 			b.Fatal(err)
 		}
 	}

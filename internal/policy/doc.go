@@ -24,10 +24,12 @@
 // the principal and target, and which missing values (reason, ticket,
 // approval) would make a rule allow, so the CLI can prompt or name the flag.
 //
-// Globs use path.Match syntax: * and ? do not match "/", which keeps
-// "arn:aws:sts::1:assumed-role/*/bob" from matching across path segments.
-// Group membership comes only from the policy's groups (members may be
-// globs); groups the principal claims elsewhere are ignored.
+// Patterns use path.Match syntax (*, ?, [class], \ escapes) and match the
+// whole name, but * and ? also match "/", as wildcards do in IAM policies:
+// subjects are mostly ARNs, so "arn:aws:iam::111111111111:*" means every
+// user of the account and "*" everyone. Group membership comes only from
+// the policy's groups (members may be patterns); groups the principal
+// claims elsewhere are ignored.
 //
 // # `when`
 //

@@ -40,7 +40,8 @@ const (
 // Decision is the policy's answer to one Input.
 type Decision struct {
 	Allowed bool `json:"allowed"`
-	// Rule is the allowing rule.
+	// Rule is the allowing rule; on denial, the rule that would allow once
+	// the values in Missing are given, if there is one.
 	Rule string `json:"rule,omitempty"`
 	// Reasons says, on denial, every check that failed, per rule.
 	Reasons []string `json:"reasons,omitempty"`
@@ -50,8 +51,9 @@ type Decision struct {
 	// MaxDuration is the longest duration any rule that matches the
 	// principal and target (and whose `when` holds) could grant; 0 if none.
 	MaxDuration time.Duration `json:"-"`
-	// Missing lists what a rule would allow with if given: "reason",
-	// "ticket", "approval".
+	// Missing lists, on denial, what Rule needs to allow: "reason",
+	// "ticket", "approval". When several rules could allow, Rule is the
+	// first that needs no approval, else the first.
 	Missing []string `json:"missing,omitempty"`
 	// Groups are the principal's groups according to the policy.
 	Groups []string `json:"groups,omitempty"`
@@ -193,12 +195,11 @@ func (p *Policy) decide(in Input, pv *principalView, all bool) (Decision, []rule
 		ids = mergeIDs(lists)
 	}
 	var (
-		evals    []ruleEval
-		vars     map[string]any
-		matched  bool
-		reasons  []string
-		missing  []string
-		decisive = -1
+		evals   []ruleEval
+		vars    map[string]any
+		matched bool
+		reasons []string
+		fixable = -1 // index in evals of the rule that would allow if given Missing
 	)
 	for _, id := range ids {
 		r := p.Rules[id]
@@ -234,18 +235,15 @@ func (p *Policy) decide(in Input, pv *principalView, all bool) (Decision, []rule
 		if e.held {
 			d.MaxDuration = max(d.MaxDuration, e.max)
 		}
-		if e.allowed && decisive < 0 {
-			decisive = len(evals)
+		if e.allowed && !d.Allowed {
 			d.Allowed, d.Rule, d.Duration = true, r.Name, e.dur
 		}
 		if !d.Allowed {
 			for _, f := range e.failures {
 				reasons = append(reasons, fmt.Sprintf("rule %q: %s", r.Name, f))
 			}
-			if e.fixable {
-				for _, m := range e.missing {
-					missing = appendNew(missing, m)
-				}
+			if e.fixable && (fixable < 0 || needsApproval(evals[fixable].missing) && !needsApproval(e.missing)) {
+				fixable = len(evals)
 			}
 		}
 		evals = append(evals, e)
@@ -257,7 +255,9 @@ func (p *Policy) decide(in Input, pv *principalView, all bool) (Decision, []rule
 		reasons = []string{fmt.Sprintf("no rule grants %s access to %s", in.Principal.ID, t.Name)}
 	}
 	d.Reasons = reasons
-	d.Missing = sortMissing(missing)
+	if fixable >= 0 {
+		d.Rule, d.Missing = evals[fixable].rule.Name, sortMissing(evals[fixable].missing)
+	}
 	d.Duration = in.Duration
 	if d.Duration == 0 {
 		d.Duration = t.DefaultDuration
@@ -320,6 +320,8 @@ func (p *Policy) check(e *ruleEval, in Input) {
 	e.allowed = len(e.failures) == 0
 	e.fixable = fixable && !e.allowed
 }
+
+func needsApproval(missing []string) bool { return slices.Contains(missing, MissingApproval) }
 
 // effectiveMax is the smallest of the rule's, the target's and the
 // provider's limits, and which of them it is.

@@ -3,8 +3,8 @@ package policy
 import (
 	"fmt"
 	"math/rand/v2"
-	"path"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -96,15 +96,15 @@ func TestEvaluate(t *testing.T) {
 			Decision{Allowed: true, Rule: "sre-staging", Duration: 30 * time.Minute, MaxDuration: time.Hour, Groups: []string{"sre"}}},
 		{"reason missing",
 			Input{Principal: alice, Target: "prod", Ticket: "CHG-1", Time: morning},
-			Decision{Reasons: []string{`rule "sre-prod": reason required`}, Missing: []string{"reason"},
+			Decision{Rule: "sre-prod", Reasons: []string{`rule "sre-prod": reason required`}, Missing: []string{"reason"},
 				Duration: time.Hour, MaxDuration: 2 * time.Hour, Groups: []string{"sre"}}},
 		{"blank reason is no reason",
 			Input{Principal: alice, Target: "prod", Reason: " \t", Ticket: "CHG-1", Time: morning},
-			Decision{Reasons: []string{`rule "sre-prod": reason required`}, Missing: []string{"reason"},
+			Decision{Rule: "sre-prod", Reasons: []string{`rule "sre-prod": reason required`}, Missing: []string{"reason"},
 				Duration: time.Hour, MaxDuration: 2 * time.Hour, Groups: []string{"sre"}}},
 		{"reason and ticket missing",
 			Input{Principal: alice, Target: "prod", Time: morning},
-			Decision{Reasons: []string{`rule "sre-prod": reason required`, `rule "sre-prod": ticket required (must match ^(CHG|INC)-[0-9]+$)`},
+			Decision{Rule: "sre-prod", Reasons: []string{`rule "sre-prod": reason required`, `rule "sre-prod": ticket required (must match ^(CHG|INC)-[0-9]+$)`},
 				Missing: []string{"reason", "ticket"}, Duration: time.Hour, MaxDuration: 2 * time.Hour, Groups: []string{"sre"}}},
 		{"ticket does not match",
 			Input{Principal: alice, Target: "prod", Reason: "r", Ticket: "JIRA-1", Time: morning},
@@ -138,9 +138,12 @@ func TestEvaluate(t *testing.T) {
 		{"glob subject over the id",
 			Input{Principal: who("arn:aws:sts::111111111111:assumed-role/Admin/bob@example.com"), Target: "prod", Reason: "r", Ticket: "CHG-1", Time: morning},
 			Decision{Allowed: true, Rule: "sre-prod", Duration: time.Hour, MaxDuration: 2 * time.Hour}},
-		{"glob subject does not cross /",
+		{"a glob's * crosses /",
 			Input{Principal: who("arn:aws:sts::111111111111:assumed-role/a/b/bob@example.com"), Target: "prod", Reason: "r", Ticket: "CHG-1", Time: morning},
-			Decision{Reasons: []string{"no rule grants arn:aws:sts::111111111111:assumed-role/a/b/bob@example.com access to prod"}, Duration: time.Hour}},
+			Decision{Allowed: true, Rule: "sre-prod", Duration: time.Hour, MaxDuration: 2 * time.Hour}},
+		{"a glob matches the whole name",
+			Input{Principal: who("arn:aws:sts::111111111111:assumed-role/a/bob@example.com.evil"), Target: "prod", Reason: "r", Ticket: "CHG-1", Time: morning},
+			Decision{Reasons: []string{"no rule grants arn:aws:sts::111111111111:assumed-role/a/bob@example.com.evil access to prod"}, Duration: time.Hour}},
 		{"group through an alias",
 			Input{Principal: who("arn:aws:sts::111111111111:assumed-role/SSO/alice@example.com", "alice@example.com"), Target: "staging-eu", Time: morning},
 			Decision{Allowed: true, Rule: "sre-staging", Duration: 2 * time.Hour, MaxDuration: 8 * time.Hour, Groups: []string{"sre"}}},
@@ -158,7 +161,7 @@ func TestEvaluate(t *testing.T) {
 			Decision{Reasons: []string{`unknown target "prdo" (known: prod, sandbox, staging-eu, staging-us)`}, Groups: []string{"sre"}}},
 		{"needs approval",
 			Input{Principal: who("carol@example.com"), Target: "prod", Time: morning},
-			Decision{Reasons: []string{`rule "oncall-prod": needs 1 approval`}, Missing: []string{"approval"}, Duration: time.Hour, MaxDuration: 4 * time.Hour}},
+			Decision{Rule: "oncall-prod", Reasons: []string{`rule "oncall-prod": needs 1 approval`}, Missing: []string{"approval"}, Duration: time.Hour, MaxDuration: 4 * time.Hour}},
 		{"approved",
 			Input{Principal: who("carol@example.com"), Target: "prod", Duration: 4 * time.Hour, Approvals: 1, Time: morning},
 			Decision{Allowed: true, Rule: "oncall-prod", Duration: 4 * time.Hour, MaxDuration: 4 * time.Hour}},
@@ -183,7 +186,7 @@ func TestEvaluate(t *testing.T) {
 			Decision{Allowed: true, Rule: "short-prod", Duration: 30 * time.Minute, MaxDuration: 4 * time.Hour}},
 		{"reasons of every matching rule",
 			Input{Principal: who("dave@example.com"), Target: "prod", Duration: time.Hour, Time: morning},
-			Decision{Reasons: []string{`rule "dave-any-ticket": ticket required`, `rule "short-prod": duration 1h exceeds the maximum 30m`},
+			Decision{Rule: "dave-any-ticket", Reasons: []string{`rule "dave-any-ticket": ticket required`, `rule "short-prod": duration 1h exceeds the maximum 30m`},
 				Missing: []string{"ticket"}, Duration: time.Hour, MaxDuration: 4 * time.Hour}},
 		{"negative duration",
 			Input{Principal: alice, Target: "prod", Duration: -time.Minute, Time: morning},
@@ -206,6 +209,39 @@ func TestEvaluate(t *testing.T) {
 				t.Errorf("NeedsApproval = %v", got.NeedsApproval())
 			}
 		})
+	}
+}
+
+// TestMissingNamesOneRule checks that a denial names one rule that would
+// allow and exactly what it needs, preferring a rule that needs no
+// approval, so the CLI asks for the least.
+func TestMissingNamesOneRule(t *testing.T) {
+	p := mustParse(t, `version: 1
+targets:
+  prod: {provider: fake, fake: {role: r}}
+rules:
+  - {name: approve, subjects: [x], targets: [prod], require: {approvals: 1, reason: true}}
+  - {name: why, subjects: [x], targets: [prod], require: {reason: true}}
+  - {name: ticket, subjects: [x], targets: [prod], require: {ticket: true}}
+  - {name: never, subjects: [x], targets: [prod], when: 'false', require: {reason: true}}
+`)
+	d := p.Evaluate(Input{Principal: who("x"), Target: "prod"})
+	if d.Allowed || d.Rule != "why" || !reflect.DeepEqual(d.Missing, []string{"reason"}) || d.NeedsApproval() || len(d.Reasons) != 6 {
+		t.Errorf("decision = %+v", d)
+	}
+	// With a reason, "approve" still needs its approval but "why" allows.
+	if d := p.Evaluate(Input{Principal: who("x"), Target: "prod", Reason: "r"}); !d.Allowed || d.Rule != "why" {
+		t.Errorf("decision = %+v", d)
+	}
+	only := mustParse(t, `version: 1
+targets:
+  prod: {provider: fake, fake: {role: r}}
+rules:
+  - {name: approve, subjects: [x], targets: [prod], require: {approvals: 2, reason: true}}
+`)
+	d = only.Evaluate(Input{Principal: who("x"), Target: "prod", Reason: "r", Approvals: 1})
+	if d.Rule != "approve" || !d.NeedsApproval() {
+		t.Errorf("decision = %+v", d)
 	}
 }
 
@@ -241,11 +277,19 @@ func TestDecisionJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"allowed":false,"reasons":["rule \"dave-any-ticket\": ticket required","rule \"short-prod\": duration 1h30m exceeds the maximum 30m"],` +
+	want := `{"allowed":false,"rule":"dave-any-ticket","reasons":["rule \"dave-any-ticket\": ticket required","rule \"short-prod\": duration 1h30m exceeds the maximum 30m"],` +
 		`"missing":["ticket"],"duration":"1h30m","duration_s":5400,"max_duration":"4h","max_duration_s":14400,"target":"prod"}`
 	if string(b) != want {
 		t.Errorf("got  %s\nwant %s", b, want)
 	}
+}
+
+// naiveGlob matches the patterns TestIndexMatchesNaive writes (literals, *
+// and ?) through an equivalent regular expression.
+func naiveGlob(pat, s string) bool {
+	re := regexp.QuoteMeta(pat)
+	re = strings.ReplaceAll(strings.ReplaceAll(re, `\*`, ".*"), `\?`, ".")
+	return regexp.MustCompile("^(?s:" + re + ")$").MatchString(s)
 }
 
 // TestIndexMatchesNaive checks the index against the obvious scan over
@@ -307,9 +351,9 @@ func TestIndexMatchesNaive(t *testing.T) {
 					if g, ok := strings.CutPrefix(s, "group:"); ok {
 						return slices.Contains(groups, g)
 					}
-					return slices.ContainsFunc(pr.Names(), func(n string) bool { ok, _ := path.Match(s, n); return ok })
+					return slices.ContainsFunc(pr.Names(), func(n string) bool { return naiveGlob(s, n) })
 				})
-				tgt := slices.ContainsFunc(r.Targets, func(pat string) bool { ok, _ := path.Match(pat, target); return ok })
+				tgt := slices.ContainsFunc(r.Targets, func(pat string) bool { return naiveGlob(pat, target) })
 				if subj && tgt {
 					want = append(want, r.Name)
 				}
@@ -326,6 +370,29 @@ func TestIndexMatchesNaive(t *testing.T) {
 					t.Fatalf("round %d, %v on %s (all=%v): rules %v, want %v", round, pr.Names(), target, all, got, want)
 				}
 			}
+		}
+	}
+}
+
+// TestEvaluateConcurrently runs decisions from many goroutines; with -race
+// it proves a parsed policy (CEL programs included) is safe to share.
+func TestEvaluateConcurrently(t *testing.T) {
+	p := mustParse(t, evalPolicy)
+	in := Input{Principal: who("alice@example.com"), Target: "prod", Reason: "r", Ticket: "CHG-1", Time: morning}
+	done := make(chan Decision)
+	for range 8 {
+		go func() {
+			var d Decision
+			for range 50 {
+				d = p.Evaluate(in)
+				p.Explain(in)
+			}
+			done <- d
+		}()
+	}
+	for range 8 {
+		if d := <-done; !d.Allowed || d.Rule != "sre-prod" {
+			t.Errorf("decision = %+v", d)
 		}
 	}
 }

@@ -243,15 +243,11 @@ func (p *Policy) TargetViews(pr providers.Principal, now time.Time) []TargetView
 	for _, name := range p.names {
 		t := p.Targets[name]
 		v := TargetView{Name: name, Description: t.Description, Provider: t.Provider}
-		d, evals := p.decide(Input{Principal: pr, Target: name, Time: now}, pv, false)
+		d, _ := p.decide(Input{Principal: pr, Target: name, Time: now}, pv, false)
 		v.MaxDuration = d.MaxDuration
 		v.DefaultDuration = d.Duration
-		for _, e := range evals {
-			if e.allowed || e.fixable {
-				v.Allowed, v.Rule = true, e.rule.Name
-				v.Requires = sortMissing(e.missing)
-				break
-			}
+		if d.Rule != "" {
+			v.Allowed, v.Rule, v.Requires = true, d.Rule, d.Missing
 		}
 		out = append(out, v)
 	}

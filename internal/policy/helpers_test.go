@@ -2,7 +2,6 @@ package policy
 
 import (
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -44,8 +43,7 @@ func testSpecs() map[string]providers.Spec {
 
 func testOptions() Options { return Options{File: "jit.yaml", Providers: testSpecs()} }
 
-// mustParse parses a policy whose lines may be indented with tabs in Go
-// source: a leading "|" on each line marks the left margin.
+// mustParse parses a policy that the test needs to be valid.
 func mustParse(t testing.TB, src string) *Policy {
 	t.Helper()
 	p, err := Parse([]byte(src), testOptions())
@@ -54,7 +52,3 @@ func mustParse(t testing.TB, src string) *Policy {
 	}
 	return p
 }
-
-// lines joins lines with newlines, for YAML in tests without indentation
-// surprises.
-func lines(l ...string) string { return strings.Join(l, "\n") + "\n" }

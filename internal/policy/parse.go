@@ -28,7 +28,8 @@ func Parse(data []byte, opts Options) (*Policy, error) {
 	if root == nil {
 		return nil, c.err()
 	}
-	p := &Policy{File: opts.File, Groups: map[string][]string{}, Targets: map[string]*Target{}}
+	p := &Policy{File: opts.File, Groups: map[string][]string{}, Targets: map[string]*Target{},
+		regexps: map[string]*regexp.Regexp{}, conditions: map[string]*condition{}}
 	top, ok := fields(c, root, "", "version", "groups", "targets", "rules", "identity", "audit")
 	if !ok {
 		return nil, c.err()
@@ -63,6 +64,7 @@ func Parse(data []byte, opts Options) (*Policy, error) {
 	if err := c.err(); err != nil {
 		return nil, err
 	}
+	p.regexps, p.conditions = nil, nil
 	p.buildIndex()
 	return p, nil
 }
@@ -131,13 +133,15 @@ func parseTarget(c *collector, e pair, specs map[string]providers.Spec) *Target 
 		return nil
 	}
 	ctx := fmt.Sprintf("target %q: ", name)
+	// A target with problems is still returned, so that rules naming it
+	// are not also reported as naming a target that does not exist; the
+	// policy is rejected anyway.
+	t := &Target{Name: name, Line: e.k.Line, MaxDuration: defaultMaxDuration, DefaultDuration: defaultMaxDuration}
 	n := resolve(e.v)
 	if n.Kind != yaml.MappingNode {
 		c.at(n, ctx+"expected a mapping with provider and its settings, not "+kindName(n))
-		return nil
+		return t
 	}
-	t := &Target{Name: name, Line: e.k.Line}
-	errs := len(c.errs)
 	entries := pairs(c, n, ctx)
 	byKey := map[string]pair{}
 	for _, kv := range entries {
@@ -194,9 +198,6 @@ func parseTarget(c *collector, e pair, specs map[string]providers.Spec) *Target 
 		t.DefaultDuration = min(defaultMaxDuration, t.MaxDuration)
 	} else if t.DefaultDuration > t.MaxDuration {
 		c.at(byKey["default_duration"].v, fmt.Sprintf("%sdefault_duration %s is above max_duration %s", ctx, FormatDuration(t.DefaultDuration), FormatDuration(t.MaxDuration)))
-	}
-	if len(c.errs) != errs {
-		return nil
 	}
 	return t
 }
@@ -272,12 +273,16 @@ func (p *Policy) parseRule(c *collector, n *yaml.Node, i int) *Rule {
 		r.MaxDuration, _ = positiveDuration(c, m.v, ctx, "max_duration")
 	}
 	if rq, ok := f["require"]; ok {
-		parseRequire(c, r, rq.v, ctx)
+		p.parseRequire(c, r, rq.v, ctx)
 	}
 	if w, ok := f["when"]; ok {
 		if expr, ok := scalar(c, w.v, ctx, "when"); ok {
 			r.When = expr
-			r.when = compileWhen(c, resolve(w.v), expr, ctx)
+			if cond, ok := p.conditions[expr]; ok {
+				r.when = cond
+			} else if r.when = compileWhen(c, resolve(w.v), expr, ctx); r.when != nil {
+				p.conditions[expr] = r.when
+			}
 		}
 	}
 	if len(c.errs) != errs {
@@ -348,7 +353,7 @@ func (p *Policy) parseRuleTargets(c *collector, r *Rule, n *yaml.Node, ctx strin
 	}
 }
 
-func parseRequire(c *collector, r *Rule, n *yaml.Node, ctx string) {
+func (p *Policy) parseRequire(c *collector, r *Rule, n *yaml.Node, ctx string) {
 	f, ok := fields(c, n, ctx+"require: ", "reason", "ticket", "approvals")
 	if !ok {
 		return
@@ -362,7 +367,7 @@ func parseRequire(c *collector, r *Rule, n *yaml.Node, ctx string) {
 		case isNull(tn):
 		case tn.Kind == yaml.ScalarNode && tn.Tag == "!!bool":
 			if b, _ := boolean(c, tn, ctx, "require.ticket"); b {
-				r.Require.Ticket = "true"
+				r.Require.Ticket = ticketAny
 			}
 		default:
 			pat, ok := scalar(c, tn, ctx, "require.ticket")
@@ -373,10 +378,20 @@ func parseRequire(c *collector, r *Rule, n *yaml.Node, ctx string) {
 				c.at(tn, ctx+"require.ticket is empty: give a regular expression such as '^CHG-[0-9]+$', or true for any ticket")
 				break
 			}
-			re, err := regexp.Compile(pat)
-			if err != nil {
-				c.at(tn, fmt.Sprintf("%srequire.ticket: bad regular expression %q: %s", ctx, pat, strings.TrimPrefix(err.Error(), "error parsing regexp: ")))
+			if pat == ticketAny {
+				// A quoted 'true' is read as the boolean: a regular
+				// expression matching "true" anywhere makes no sense.
+				r.Require.Ticket = ticketAny
 				break
+			}
+			re, ok := p.regexps[pat]
+			if !ok {
+				var err error
+				if re, err = regexp.Compile(pat); err != nil {
+					c.at(tn, fmt.Sprintf("%srequire.ticket: bad regular expression %q: %s", ctx, pat, strings.TrimPrefix(err.Error(), "error parsing regexp: ")))
+					break
+				}
+				p.regexps[pat] = re
 			}
 			r.Require.Ticket, r.ticket = pat, re
 		}

@@ -161,7 +161,9 @@ func TestParseErrors(t *testing.T) {
 			"jit.yaml:1:10: unsupported version 3: only version 1 is supported\n" +
 				"jit.yaml:6:19: target \"prod\": max_duration must be positive, not 0h\n" +
 				"jit.yaml:9:16: rule \"r\": subject \"group:nope\": group \"nope\" is not defined (known: none)\n" +
-				"jit.yaml:10:15: rule \"r\": target \"prdo\" does not exist (known: none)"},
+				"jit.yaml:10:15: rule \"r\": target \"prdo\" does not exist (known: prod)"},
+		{"a broken target is still known to rules", "version: 1\ntargets:\n  prod:\n    provider: nope\nrules:\n  - {name: r, subjects: [x], targets: [prod, \"p*\"]}\n",
+			`jit.yaml:4:15: target "prod": unknown provider "nope" (known: fake, other)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,13 +288,13 @@ audit:
 	}
 	r := p.Rules[0]
 	if r.Name != "sre-prod" || r.Description != "SRE on call" || r.MaxDuration != time.Hour || r.Line != 30 ||
-		r.Require != (Require{Reason: true, Ticket: "^(CHG|INC)-[0-9]+$"}) || r.When != `request.time.getHours("UTC") >= 6` {
+		r.Require != (Require{Reason: true, Ticket: "^(CHG|INC)-[0-9]+$"}) || r.Require.TicketPattern() != r.Require.Ticket || r.When != `request.time.getHours("UTC") >= 6` {
 		t.Errorf("rule 0 = %+v", r)
 	}
 	if !reflect.DeepEqual(r.Targets, []string{"prod", "staging-*"}) || len(r.Subjects) != 2 {
 		t.Errorf("rule 0 targets/subjects = %q %q", r.Targets, r.Subjects)
 	}
-	if r := p.Rules[1]; !reflect.DeepEqual(r.Subjects, []string{"carol@example.com"}) || r.Require.Ticket != "true" || r.Require.Approvals != 2 {
+	if r := p.Rules[1]; !reflect.DeepEqual(r.Subjects, []string{"carol@example.com"}) || r.Require != (Require{Ticket: "true", Approvals: 2}) || r.Require.TicketPattern() != "" {
 		t.Errorf("rule 1 = %+v", r)
 	}
 	wantIssuers := []Issuer{

@@ -35,6 +35,11 @@ type Policy struct {
 
 	names []string // target names, sorted
 	idx   index
+
+	// Compiled once per Parse: rules often share a ticket pattern or a
+	// condition. Dropped when parsing ends.
+	regexps    map[string]*regexp.Regexp
+	conditions map[string]*condition
 }
 
 // Target is one entry of the policy's targets.
@@ -87,13 +92,25 @@ type Rule struct {
 type Require struct {
 	// Reason requires a non-blank reason.
 	Reason bool
-	// Ticket, when set, is a regular expression the ticket must match (as
-	// written; anchor it with ^ and $ to match the whole ticket). "true" in
-	// the file requires any non-blank ticket.
+	// Ticket, when set, requires a non-blank ticket: "true" accepts any,
+	// anything else is a regular expression the ticket must match as
+	// written (anchor it with ^ and $ to match the whole ticket).
 	Ticket string
 	// Approvals is how many approvals the request needs; above zero the
 	// decision is "needs approval" until they are given.
 	Approvals int
+}
+
+// ticketAny is the Ticket value of "ticket: true".
+const ticketAny = "true"
+
+// TicketPattern returns the regular expression a ticket must match, or ""
+// when any non-blank ticket will do or none is required.
+func (q Require) TicketPattern() string {
+	if q.Ticket == ticketAny {
+		return ""
+	}
+	return q.Ticket
 }
 
 // Issuer is an OIDC issuer whose tokens jit accepts (CI jobs).

@@ -44,8 +44,8 @@
 //     joho/godotenv 1.5 cannot read a value that ends in `\` or `"` (it treats
 //     a quote after a backslash as escaped and trims every trailing quote);
 //     Node's motdotla/dotenv unescapes only `\n` and `\r` (and `\$` with
-//     dotenv-expand); python-dotenv expands `${…}` even after a backslash;
-//     `docker --env-file` does not parse quotes at all.
+//     dotenv-expand); python-dotenv keeps the backslash of `\$` and still
+//     expands a `${…}` after it; `docker --env-file` does not parse quotes.
 //   - json: one object {"NAME":"value",…} of the set variables with sorted
 //     keys and a trailing newline. Values must be valid UTF-8, since JSON
 //     would otherwise replace bytes silently.

@@ -56,7 +56,6 @@ type Options struct {
 
 // Provider grants AWS access by AssumeRole. It is safe for concurrent use.
 type Provider struct {
-	opts        Options
 	cfg         awssdk.Config
 	client      *sts.Client
 	regionKnown bool
@@ -101,7 +100,7 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 			})
 		}))
 	}
-	p := &Provider{opts: o, now: o.Now, profile: o.Profile}
+	p := &Provider{now: o.Now, profile: o.Profile}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -274,7 +273,7 @@ func (p *Provider) MaxDuration(ctx context.Context, t providers.Target, pr provi
 	if pr.Source != PrincipalSource {
 		who, err := p.WhoAmI(ctx)
 		if err != nil {
-			return MaxSessionDuration, "AWS maximum session duration (base identity unknown: " + oneLine(err) + ")"
+			return MaxSessionDuration, "AWS maximum session duration (base identity unknown: " + errCode(err) + ")"
 		}
 		base = who
 	}
@@ -284,7 +283,7 @@ func (p *Provider) MaxDuration(ctx context.Context, t providers.Target, pr provi
 	return MaxSessionDuration, "AWS maximum session duration (the role's MaxSessionDuration may be lower)"
 }
 
-func oneLine(err error) string {
+func errCode(err error) string {
 	var pe *providers.Error
 	if errors.As(err, &pe) && pe.Code != "" {
 		return pe.Code

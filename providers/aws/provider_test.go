@@ -2,6 +2,8 @@ package aws
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net"
@@ -572,6 +574,36 @@ func TestNoCredentials(t *testing.T) {
 	}
 }
 
+func TestExpiredSSOLogin(t *testing.T) {
+	s, _ := startFake(t)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	const startURL = "https://example.awsapps.com/start"
+	cfg := "[profile sso]\nsso_start_url = " + startURL + "\nsso_region = eu-west-1\nsso_account_id = 111111111111\nsso_role_name = Admin\nregion = eu-west-1\n"
+	if err := os.WriteFile(os.Getenv("AWS_CONFIG_FILE"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha1.Sum([]byte(startURL))
+	cache := filepath.Join(home, ".aws", "sso", "cache")
+	if err := os.MkdirAll(cache, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tok := `{"accessToken":"sso-access-token-secret","expiresAt":"2020-01-01T00:00:00Z"}`
+	if err := os.WriteFile(filepath.Join(cache, hex.EncodeToString(sum[:])+".json"), []byte(tok), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := newProvider(t, s, nil, func(o *Options) { o.Profile = "sso" })
+	_, err := p.WhoAmI(context.Background())
+	var pe *providers.Error
+	if !errors.As(err, &pe) || pe.Kind != providers.KindAuth || pe.Hint != "sign in again: aws sso login --profile sso (or refresh that profile's credentials)" ||
+		!strings.Contains(err.Error(), "SSO session has expired") || strings.Contains(err.Error(), "sso-access-token-secret") {
+		t.Fatalf("got %v (%+v)", err, pe)
+	}
+	if len(s.Calls()) != 0 {
+		t.Fatal("a call went out with expired SSO credentials")
+	}
+}
+
 func TestProfileNotFound(t *testing.T) {
 	isolate(t)
 	_, err := New(context.Background(), Options{Profile: "nope"})
@@ -745,6 +777,10 @@ func benchFake(b *testing.B) *fakecloud.STS {
 	_ = os.WriteFile(filepath.Join(dir, "empty"), nil, 0o600)
 	b.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "empty"))
 	b.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "empty"))
+	// A CA bundle (this machine sets one) costs New ~4ms of PEM parsing;
+	// measure the common case without it.
+	b.Setenv("AWS_CA_BUNDLE", "")
+	os.Unsetenv("AWS_CA_BUNDLE")
 	b.Setenv("AWS_ACCESS_KEY_ID", aliceKey)
 	b.Setenv("AWS_SECRET_ACCESS_KEY", aliceSecret)
 	s, err := fakecloud.NewSTS(fakecloud.STSConfig{
@@ -777,6 +813,17 @@ func BenchmarkGrant(b *testing.B) {
 			b.Fatal(err)
 		}
 		s.ResetCalls()
+	}
+}
+
+// BenchmarkNew is the start-up cost: loading the SDK configuration.
+func BenchmarkNew(b *testing.B) {
+	s := benchFake(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := New(context.Background(), Options{Region: "eu-west-1", Endpoint: s.URL()}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -105,9 +105,12 @@ func runVerify(o *VerifyOptions) error {
 			fmt.Fprintf(o.IO.Out, "%s:%d: %s: %s\n", name, p.Line, p.Kind, p.Msg)
 		}
 	}
-	if len(rep.Problems) > 0 {
+	if !rep.OK() {
 		if !o.JSON {
-			fmt.Fprintf(o.IO.Out, "BROKEN: %d problem(s) in %d events\n", len(rep.Problems), rep.Events)
+			if rep.Omitted > 0 {
+				fmt.Fprintf(o.IO.Out, "… and %d more problems\n", rep.Omitted)
+			}
+			fmt.Fprintf(o.IO.Out, "BROKEN: %d problem(s) in %d lines\n", len(rep.Problems)+rep.Omitted, rep.Lines)
 		}
 		return cmdutil.ErrSilent
 	}
@@ -160,12 +163,14 @@ func runTail(o *TailOptions) error {
 		return err
 	}
 	events, err := audit.Tail(cfg.Audit.Journal, o.N)
-	if os.IsNotExist(err) {
-		fmt.Fprintf(o.IO.ErrOut, "jit: no audit journal yet at %s\n", cfg.Audit.Journal)
-		return nil
-	}
 	if err != nil {
 		return err
+	}
+	if events == nil {
+		if _, err := os.Stat(cfg.Audit.Journal); os.IsNotExist(err) {
+			fmt.Fprintf(o.IO.ErrOut, "jit: no audit journal yet at %s\n", cfg.Audit.Journal)
+		}
+		return nil
 	}
 	for i := range events {
 		e := &events[i]

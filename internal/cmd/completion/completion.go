@@ -39,4 +39,3 @@ the policy, so it works once jit is configured.
 		},
 	}
 }
-

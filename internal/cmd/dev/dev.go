@@ -95,6 +95,7 @@ type Sandbox struct {
 	Config string
 	Repo   string
 	STS    *fakecloud.STS
+	BinDir string // holds a jit that is this binary; put it first in PATH
 	Env    []string // variables a child needs, NAME=value
 }
 
@@ -133,6 +134,16 @@ func Start(ctx context.Context, dir string) (*Sandbox, error) {
 		sts.Close()
 		return nil, err
 	}
+	// The sandbox's jit is this jit, whatever is installed.
+	binDir := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(binDir, 0o700); err != nil {
+		sts.Close()
+		return nil, err
+	}
+	if exe, err := os.Executable(); err == nil {
+		_ = os.Symlink(exe, filepath.Join(binDir, "jit"))
+	}
+	sb.BinDir = binDir
 	empty := filepath.Join(dir, "aws-empty")
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		sts.Close()
@@ -232,9 +243,10 @@ func run(ctx context.Context, o *Options) error {
 		k, v, _ := strings.Cut(kv, "=")
 		set = append(set, session.Var{Name: k, Value: v})
 	}
+	set = append(set, session.Var{Name: "PATH", Value: sb.BinDir + string(os.PathListSeparator) + o.Getenv("PATH")})
 	env := session.BuildEnv(o.Environ(), set, unset)
 
-	if len(o.Command) == 0 || o.IO.IsStderrTTY() {
+	{
 		fmt.Fprintf(o.IO.ErrOut, `jit dev: sandbox in %s
   fake AWS STS  %s (loopback; SigV4 checked, credentials expire)
   policy repo   %s (edit jit.yaml and commit to change the policy)
@@ -247,7 +259,7 @@ func run(ctx context.Context, o *Options) error {
 	}
 	r, err := session.Run(ctx, session.Options{Argv: argv, Env: env, Stdin: o.IO.In, Stdout: o.IO.Out, Stderr: o.IO.ErrOut, Interactive: o.IO.IsStdinTTY()})
 	if err != nil {
-		return err
+		return &cmdutil.ExitError{Code: r.ExitCode, Err: err}
 	}
 	if r.ExitCode != 0 {
 		return &cmdutil.ExitError{Code: r.ExitCode}

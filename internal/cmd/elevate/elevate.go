@@ -148,10 +148,9 @@ func run(ctx context.Context, o *Options) error {
 		fmt.Fprintf(o.IO.ErrOut, "jit: warning: session end not recorded: %v\n", err)
 	}
 	if runErr != nil {
-		if errors.Is(runErr, session.ErrNotFound) {
-			return &cmdutil.HintError{Err: runErr, Hint: "check the command name and PATH"}
-		}
-		return runErr
+		// The shell's codes for a command that cannot run: 127 not found,
+		// 126 not executable.
+		return &cmdutil.ExitError{Code: r.ExitCode, Err: runErr}
 	}
 	if o.IO.IsStderrTTY() && len(o.Command) == 0 {
 		fmt.Fprintf(o.IO.ErrOut, "jit: left the %s session after %s\n", g.Target, r.Duration.Round(time.Second))

@@ -91,10 +91,12 @@ func New(ios *iostreams.IOStreams, g Globals) *cmdutil.Factory {
 			return nil, err
 		}
 		host, _ := os.Hostname()
+		journal := audit.OpenJournal(cfg.Audit.Journal)
+		journal.Warn = warn
 		return &elevation.Service{
 			Source:    src,
 			Providers: f.Providers(),
-			Journal:   audit.OpenJournal(cfg.Audit.Journal),
+			Journal:   journal,
 			Sinks:     sinks(warn),
 			UserSinks: cfg.Audit.Sinks,
 			Host:      host,

@@ -42,7 +42,6 @@ mechanism (AWS STS AssumeRole), and starts a subshell with the short-lived
 credentials. Try it with no cloud at all: jit dev.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Args:          cmdutil.NoArgs,
 		Example: `  $ jit targets
   $ jit elevate prod --for 1h --reason "CHG-42 rotate keys"
   $ eval "$(jit env staging --for 30m -r 'debug INC-7')"

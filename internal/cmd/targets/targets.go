@@ -141,7 +141,6 @@ func Rows(ctx context.Context, svc *elevation.Service, pol *policy.Policy, now t
 	return rows
 }
 
-
 func formatDuration(d time.Duration) string {
 	s := d.String()
 	s = strings.TrimSuffix(s, "0s")
