@@ -181,11 +181,12 @@ func Load(o Options) (*Config, error) {
 		}
 	}
 	cfg := &Config{}
+	var fileSinks *yaml.Node
 	data, err := os.ReadFile(expandHome(file, getenv))
 	switch {
 	case err == nil:
 		cfg.File = file
-		if err := checkKeys(data, file); err != nil {
+		if fileSinks, err = checkKeys(data, file); err != nil {
 			return nil, err
 		}
 		if err := v.MergeConfigMap(mustMap(data)); err != nil {
@@ -210,8 +211,14 @@ func Load(o Options) (*Config, error) {
 		Region:   v.GetString("providers.aws.region"),
 		Endpoint: v.GetString("providers.aws.endpoint"),
 	}
-	if sinks := v.Get("audit.sinks"); sinks != nil {
-		if cfg.Audit.Sinks, err = decodeSinks(sinks, file); err != nil {
+	// Sinks are decoded from the file's own YAML node rather than from
+	// viper's copy, which has lost the line numbers messages need.
+	if s := getenv(EnvName("audit.sinks")); s != "" {
+		if cfg.Audit.Sinks, err = decodeEnvSinks(s); err != nil {
+			return nil, err
+		}
+	} else if fileSinks != nil {
+		if cfg.Audit.Sinks, err = policy.DecodeSinks(fileSinks, file); err != nil {
 			return nil, err
 		}
 	}
@@ -224,53 +231,50 @@ func Load(o Options) (*Config, error) {
 	return cfg, nil
 }
 
-// decodeSinks turns the sinks value (from the file, or JIT_AUDIT_SINKS as a
-// YAML or JSON list) into typed sink configurations.
-func decodeSinks(raw any, file string) ([]policy.SinkConfig, error) {
+// decodeEnvSinks decodes JIT_AUDIT_SINKS, a YAML (or JSON) list of sinks.
+func decodeEnvSinks(s string) ([]policy.SinkConfig, error) {
+	name := EnvName("audit.sinks")
 	var node yaml.Node
-	switch s := raw.(type) {
-	case string:
-		if err := yaml.Unmarshal([]byte(s), &node); err != nil {
-			return nil, fmt.Errorf("%s: not a YAML list of sinks: %w", EnvName("audit.sinks"), err)
-		}
-		file = EnvName("audit.sinks")
-	default:
-		b, err := yaml.Marshal(s)
-		if err != nil {
-			return nil, fmt.Errorf("audit.sinks: %w", err)
-		}
-		if err := yaml.Unmarshal(b, &node); err != nil {
-			return nil, fmt.Errorf("audit.sinks: %w", err)
-		}
+	if err := yaml.Unmarshal([]byte(s), &node); err != nil {
+		return nil, fmt.Errorf("%s: not a YAML list of sinks: %w", name, err)
 	}
 	if node.Kind == yaml.DocumentNode && len(node.Content) == 1 {
-		return policy.DecodeSinks(node.Content[0], file)
+		return policy.DecodeSinks(node.Content[0], name)
 	}
-	return policy.DecodeSinks(&node, file)
+	return policy.DecodeSinks(&node, name)
 }
 
 // checkKeys rejects unknown keys in the file, naming the line, so that a
-// typo (`polcy:`) does not silently fall back to a default.
-func checkKeys(data []byte, file string) error {
+// typo (`polcy:`) does not silently fall back to a default. It returns the
+// node of audit.sinks, nil when the file has none.
+func checkKeys(data []byte, file string) (*yaml.Node, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("config %s: %w", file, err)
+		return nil, fmt.Errorf("config %s: %w", file, err)
 	}
 	if len(doc.Content) == 0 {
-		return nil
+		return nil, nil
 	}
+	// known maps every key path to whether it is a section (has keys
+	// below it) rather than a value.
 	known := map[string]bool{}
 	for _, k := range keys {
 		parts := strings.Split(k.name, ".")
 		for i := range parts {
-			known[strings.Join(parts[:i+1], ".")] = true
+			known[strings.Join(parts[:i+1], ".")] = i < len(parts)-1
 		}
 	}
+	var sinks *yaml.Node
 	var walk func(n *yaml.Node, prefix string) error
 	walk = func(n *yaml.Node, prefix string) error {
 		if n.Kind != yaml.MappingNode {
-			if prefix == "" {
-				return fmt.Errorf("config %s:%d: expected a mapping of keys", file, n.Line)
+			// A value where a section belongs (`policy: git@…`) would
+			// otherwise hide every key of the section, defaults included.
+			if prefix == "" || known[prefix] && !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+				if prefix == "" {
+					return fmt.Errorf("config %s:%d: expected a mapping of keys", file, n.Line)
+				}
+				return fmt.Errorf("config %s:%d: %s must be a mapping of its keys (such as %s), not a value", file, n.Line, prefix, firstChild(prefix))
 			}
 			return nil
 		}
@@ -280,10 +284,11 @@ func checkKeys(data []byte, file string) error {
 			if prefix != "" {
 				path = prefix + "." + k.Value
 			}
-			if !known[path] {
+			if _, ok := known[path]; !ok {
 				return fmt.Errorf("config %s:%d: unknown key %q (known: %s)", file, k.Line, path, strings.Join(knownLeaves(), ", "))
 			}
 			if path == "audit.sinks" {
+				sinks = val
 				continue
 			}
 			if err := walk(val, path); err != nil {
@@ -292,7 +297,20 @@ func checkKeys(data []byte, file string) error {
 		}
 		return nil
 	}
-	return walk(doc.Content[0], "")
+	if err := walk(doc.Content[0], ""); err != nil {
+		return nil, err
+	}
+	return sinks, nil
+}
+
+// firstChild names the first key below a section, for messages.
+func firstChild(section string) string {
+	for _, k := range keys {
+		if rest, ok := strings.CutPrefix(k.name, section+"."); ok {
+			return strings.SplitN(rest, ".", 2)[0]
+		}
+	}
+	return "…"
 }
 
 func knownLeaves() []string {

@@ -5,6 +5,8 @@ package all
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 
 	"github.com/jitaccess/jit/providers"
 	"github.com/jitaccess/jit/providers/aws"
@@ -30,11 +32,26 @@ func New(o Options) *providers.Registry {
 					ep = o.Getenv("AWS_ENDPOINT_URL")
 				}
 			}
-			if ep != "" {
+			// Inside the jit dev sandbox the endpoint is the sandbox's own
+			// fake on loopback, announced when the sandbox started.
+			sandbox := o.Getenv != nil && o.Getenv("JIT_DEV") != "" && isLoopbackURL(ep)
+			if ep != "" && !sandbox {
 				o.Warn(fmt.Sprintf("aws: using the STS endpoint %s, not AWS's own", ep))
 			}
 		}
 		return aws.New(context.Background(), o.AWS)
 	})
 	return r
+}
+
+func isLoopbackURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
 }

@@ -314,7 +314,9 @@ func (p *Provider) Grant(ctx context.Context, req providers.Request) (*providers
 	// Round up: AWS takes whole seconds and must not end the session early.
 	seconds := int64((req.Duration + time.Second - 1) / time.Second)
 	if seconds < int64(MinSessionDuration/time.Second) {
-		seconds = int64(MinSessionDuration / time.Second)
+		// Asking AWS for its 15m minimum would hand out credentials that
+		// outlive the window the policy allowed; refuse instead.
+		return nil, invalid(fmt.Errorf("duration %s is shorter than AWS's 15m minimum session", req.Duration), "ask for --for 15m or more")
 	}
 	if seconds > int64(MaxSessionDuration/time.Second) {
 		return nil, invalid(fmt.Errorf("duration %s exceeds AWS's 12h maximum", req.Duration), "ask for --for 12h or less")

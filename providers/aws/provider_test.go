@@ -346,7 +346,8 @@ func TestGrantDurations(t *testing.T) {
 		kind     providers.Kind
 		hint     string
 	}{
-		{"below AWS minimum asks for 900s", aliceKey, 5 * time.Minute, "900", 0, ""},
+		{"below AWS minimum refused before AWS", aliceKey, 5 * time.Minute, "", providers.KindInvalid, "15m or more"},
+		{"exactly the AWS minimum", aliceKey, 15 * time.Minute, "900", 0, ""},
 		{"fraction rounds up", aliceKey, time.Hour + time.Nanosecond, "3601", 0, ""},
 		{"user may exceed 1h", aliceKey, 3 * time.Hour, "10800", 0, ""},
 		{"above 12h refused locally", aliceKey, 13 * time.Hour, "", providers.KindInvalid, "12h or less"},

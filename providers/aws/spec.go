@@ -15,8 +15,9 @@ import (
 // ProviderName is the value of a target's `provider:` key.
 const ProviderName = "aws"
 
-// MinSessionDuration is AWS's minimum AssumeRole session. A shorter request
-// still gets credentials that live this long: AWS cannot mint shorter ones.
+// MinSessionDuration is AWS's minimum AssumeRole session. Grant refuses a
+// shorter request: AWS cannot mint credentials that expire sooner, and jit
+// does not hand out credentials that outlive the allowed window.
 const MinSessionDuration = 15 * time.Minute
 
 // MaxSessionDuration is AWS's maximum AssumeRole session (a role's own
