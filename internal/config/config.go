@@ -267,6 +267,12 @@ func checkKeys(data []byte, file string) (*yaml.Node, error) {
 	var sinks *yaml.Node
 	var walk func(n *yaml.Node, prefix string) error
 	walk = func(n *yaml.Node, prefix string) error {
+		// An alias is checked as what it stands for. Known paths are at
+		// most three keys deep, so a cycle through an alias ends in an
+		// unknown key.
+		for n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
 		if n.Kind != yaml.MappingNode {
 			// A value where a section belongs (`policy: git@…`) would
 			// otherwise hide every key of the section, defaults included.

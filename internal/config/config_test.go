@@ -320,6 +320,8 @@ func TestFileErrors(t *testing.T) {
 		{"unknown provider", "providers:\n  gcp: {}\n", []string{"c.yaml:2:", `"providers.gcp"`}},
 		{"map under a leaf", "policy:\n  repo:\n    url: x\n", []string{"c.yaml:3:", `"policy.repo.url"`}},
 		{"scalar where a section belongs", "policy: git@example.com:a/b.git\n", []string{"c.yaml:1:", "policy", "mapping"}},
+		{"alias to a section under a leaf", "policy: &p\n  repo: *p\n", []string{"c.yaml:2:", `"policy.repo.repo"`}},
+		{"alias to a value under a section", "x: &v hello\n", []string{"c.yaml:1:", `unknown key "x"`}},
 		{"not a mapping", "- a\n- b\n", []string{"c.yaml:1:", "mapping"}},
 		{"not YAML", "policy: [\n", []string{"c.yaml"}},
 		{"bad duration", "policy:\n  max_age: soon\n", []string{"policy.max_age", "soon"}},
@@ -341,6 +343,17 @@ func TestFileErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestAliases(t *testing.T) {
+	f := writeFile(t, t.TempDir(), "c.yaml", "policy:\n  repo: &r /srv/policy\n  allowed_signers: *r\n")
+	cfg, err := Load(Options{File: f, Getenv: env(map[string]string{"HOME": "/h"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Policy.Repo != "/srv/policy" || cfg.Policy.AllowedSigners != "/srv/policy" {
+		t.Errorf("policy = %+v", cfg.Policy)
 	}
 }
 
