@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -78,13 +79,28 @@ var ErrNotFound = errors.New("command not found")
 // Run starts the child, waits for it and returns its exit status. Signals
 // sent to jit are forwarded to the child; jit itself keeps running until
 // the child exits so that it can record the end of the session.
+//
+// Cancelling ctx ends the child with SIGTERM. A context that is cancelled
+// by the same signals Run forwards (signal.NotifyContext) must be detached
+// with context.WithoutCancel, or the child gets a second signal — which
+// makes programs such as terraform abort instead of stopping gracefully,
+// and defeats Interactive.
 func Run(ctx context.Context, o Options) (Result, error) {
 	if len(o.Argv) == 0 {
 		return Result{}, errors.New("run: no command")
 	}
 	path, err := lookPath(o.Argv[0], o.Env)
-	if err != nil {
+	switch {
+	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
 		return Result{ExitCode: 127}, fmt.Errorf("run %s: %w", o.Argv[0], ErrNotFound)
+	case err != nil:
+		// Found but not runnable (not executable, a directory): the
+		// shell's 126, not "not found".
+		var xe *exec.Error
+		if errors.As(err, &xe) {
+			err = xe.Err
+		}
+		return Result{ExitCode: 126}, fmt.Errorf("run %s: %w", o.Argv[0], err)
 	}
 	cmd := &exec.Cmd{Path: path, Args: o.Argv, Env: o.Env, Dir: o.Dir, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr}
 
