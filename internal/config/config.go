@@ -77,7 +77,7 @@ var keys = []key{
 	{"policy.ref", "main", "policy-ref", "branch, tag or commit of the policy"},
 	{"policy.file", "jit.yaml", "", "path of the policy file inside the repository"},
 	{"policy.allowed_signers", "", "", "allowed_signers file: require an SSH-signed policy commit"},
-	{"policy.max_age", "1h", "", "how old a cached policy may be when the remote cannot be reached"},
+	{"policy.max_age", "1h", "", "how old a cached policy may be when the remote cannot be reached (0: never use a stale one)"},
 	{"audit.journal", "", "", "path of the local audit journal"},
 	{"audit.sinks", nil, "", "extra audit sinks of this user"},
 	{"providers.aws.profile", "", "aws-profile", "AWS profile of jit's base identity"},

@@ -26,7 +26,8 @@ type IOStreams struct {
 // System returns the process's real streams. TTY detection happens on first
 // use, not here.
 func System() *IOStreams {
-	_, noColor := os.LookupEnv("NO_COLOR")
+	// no-color.org: NO_COLOR set to an empty string does not count.
+	noColor := os.Getenv("NO_COLOR") != ""
 	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, colorDisabled: noColor || os.Getenv("TERM") == "dumb"}
 }
 

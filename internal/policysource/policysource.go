@@ -263,6 +263,9 @@ func humanAge(d time.Duration) string {
 		d = 0
 	}
 	switch {
+	case d < time.Second:
+		// Sub-second ages only matter next to a sub-second max_age.
+		return d.Round(time.Millisecond).String()
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d/time.Second))
 	case d < time.Hour:

@@ -2,6 +2,12 @@
 // huh forms drawn on stderr, so that stdout stays clean for `eval`. Commands
 // decide whether prompting is allowed (IOStreams.CanPrompt); the prompter is
 // never called without a terminal.
+//
+// It uses huh v2 (charm.land/huh/v2): huh v1 links bubbletea v1, whose
+// package init queries the terminal's background colour in every process
+// that links it — on every jit command, even `jit version` — costing a
+// terminal round trip, swallowing typed-ahead input, and stalling 5 s on
+// terminals that do not answer. v2 asks only when a form runs.
 package prompt
 
 import (
@@ -9,7 +15,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/charmbracelet/huh"
+	"charm.land/huh/v2"
 )
 
 // ErrCancelled is returned when the user aborts a prompt (Ctrl-C, Esc).
@@ -42,7 +48,7 @@ func (p *huhPrompter) run(f huh.Field) error {
 		WithInput(p.in).WithOutput(p.out).
 		WithAccessible(p.accessible).WithShowHelp(false)
 	if p.accessible {
-		form = form.WithTheme(huh.ThemeBase16())
+		form = form.WithTheme(huh.ThemeFunc(huh.ThemeBase16))
 	}
 	err := form.Run()
 	if errors.Is(err, huh.ErrUserAborted) {

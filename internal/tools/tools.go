@@ -6,12 +6,12 @@ package tools
 
 import (
 	_ "cel.dev/cel-go/cel"
+	_ "charm.land/huh/v2"
 	_ "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	_ "github.com/aws/aws-sdk-go-v2/config"
 	_ "github.com/aws/aws-sdk-go-v2/credentials"
 	_ "github.com/aws/aws-sdk-go-v2/service/sts"
 	_ "github.com/aws/smithy-go"
-	_ "github.com/charmbracelet/huh"
 	_ "github.com/hiddeco/sshsig"
 	_ "github.com/rogpeppe/go-internal/testscript"
 	_ "github.com/spf13/cobra"

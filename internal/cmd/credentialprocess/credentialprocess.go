@@ -80,6 +80,14 @@ func run(ctx context.Context, o *Options) error {
 		return err
 	}
 	defer svc.Close()
+	// Refuse other clouds' targets before anything is granted.
+	pol, _, err := svc.Policy(ctx)
+	if err != nil {
+		return err
+	}
+	if t, ok := pol.Targets[o.Target]; ok && t.Provider != "aws" {
+		return cmdutil.FlagErrorf("target %s uses provider %s; credential-process is for AWS targets", t.Name, t.Provider)
+	}
 	// No prompter: the AWS CLI owns the terminal.
 	res, err := svc.Elevate(ctx, o.Flags.Request(o.Target, d, o.IO, nil))
 	var mi *elevation.MissingInputError

@@ -95,7 +95,7 @@ type Sandbox struct {
 	Config string
 	Repo   string
 	STS    *fakecloud.STS
-	BinDir string // holds a jit that is this binary; put it first in PATH
+	BinDir string   // holds a jit that is this binary; put it first in PATH
 	Env    []string // variables a child needs, NAME=value
 }
 
@@ -257,7 +257,9 @@ func run(ctx context.Context, o *Options) error {
 			fmt.Fprintln(o.IO.ErrOut, "  type exit to leave the sandbox")
 		}
 	}
-	r, err := session.Run(ctx, session.Options{Argv: argv, Env: env, Stdin: o.IO.In, Stdout: o.IO.Out, Stderr: o.IO.ErrOut, Interactive: o.IO.IsStdinTTY()})
+	// Detached: ctx is cancelled by the signals that session.Run forwards
+	// itself, and a second delivery would make the child abort.
+	r, err := session.Run(context.WithoutCancel(ctx), session.Options{Argv: argv, Env: env, Stdin: o.IO.In, Stdout: o.IO.Out, Stderr: o.IO.ErrOut, Interactive: o.IO.IsStdinTTY()})
 	if err != nil {
 		return &cmdutil.ExitError{Code: r.ExitCode, Err: err}
 	}

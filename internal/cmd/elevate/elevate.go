@@ -92,6 +92,9 @@ func run(ctx context.Context, o *Options) error {
 	if err := request.CheckNesting(o.Getenv, o.Nested); err != nil {
 		return err
 	}
+	if err := request.CheckTarget(o.Target, o.IO, "elevate"); err != nil {
+		return err
+	}
 	d, err := o.Flags.Duration()
 	if err != nil {
 		return err
@@ -140,7 +143,9 @@ func run(ctx context.Context, o *Options) error {
 		fmt.Fprintf(o.IO.ErrOut, "jit: %s elevated to %s until %s (request %s); starting %s\n",
 			res.Principal.ID, g.Target, g.NotAfter.Local().Format("15:04 MST"), g.RequestID, what)
 	}
-	r, runErr := session.Run(ctx, session.Options{
+	// Detached: ctx is cancelled by the signals that session.Run forwards
+	// itself, and a second delivery would make the child abort.
+	r, runErr := session.Run(context.WithoutCancel(ctx), session.Options{
 		Argv: argv, Env: env, Stdin: o.IO.In, Stdout: o.IO.Out, Stderr: o.IO.ErrOut,
 		Interactive: o.IO.IsStdinTTY(),
 	})

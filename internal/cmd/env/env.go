@@ -84,6 +84,9 @@ func run(ctx context.Context, o *Options) error {
 	if err := request.CheckNesting(o.Getenv, o.Nested); err != nil {
 		return err
 	}
+	if err := request.CheckTarget(o.Target, o.IO, "env"); err != nil {
+		return err
+	}
 	format := shellenv.FormatForShell(o.Getenv("SHELL"))
 	if o.Shell != "" {
 		format, _ = shellenv.ParseFormat(o.Shell)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -77,7 +78,7 @@ func New(ios *iostreams.IOStreams, g Globals) *cmdutil.Factory {
 		}
 		return &policysource.Git{
 			Repo: cfg.Policy.Repo, Ref: cfg.Policy.Ref, File: cfg.Policy.File,
-			AllowedSigners: cfg.Policy.AllowedSigners, MaxAge: cfg.Policy.MaxAge,
+			AllowedSigners: cfg.Policy.AllowedSigners, MaxAge: StaleLimit(cfg.Policy.MaxAge),
 			CacheDir: cfg.CacheDir, Warn: warn,
 		}, nil
 	})
@@ -105,6 +106,16 @@ func New(ios *iostreams.IOStreams, g Globals) *cmdutil.Factory {
 		}, nil
 	})
 	return f
+}
+
+// StaleLimit translates policy.max_age into policysource.Git.MaxAge: a user
+// who writes 0 means "never use a stale cache", which Git spells as a
+// negative value (its zero means the default).
+func StaleLimit(maxAge time.Duration) time.Duration {
+	if maxAge == 0 {
+		return -1
+	}
+	return maxAge
 }
 
 // sinks builds the sinks jit can write to today; other types are reported

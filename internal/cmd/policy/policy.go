@@ -191,7 +191,8 @@ func runTest(ctx context.Context, o *TestOptions) error {
 		file = testsFileFor(snap.File)
 		r, ok := src.(atReader)
 		if !ok || snap.Commit == "" {
-			s, err := (&policysource.File{Path: path.Join(path.Dir(snap.File), file)}).Load(ctx)
+			// file is already beside the policy file: same directory.
+			s, err := (&policysource.File{Path: file}).Load(ctx)
 			if err != nil {
 				return cmdutil.FlagErrorf("no cases file given and %s not found beside the policy: %v", file, err)
 			}

@@ -56,11 +56,19 @@ func (fl *Flags) Request(target string, d time.Duration, io *iostreams.IOStreams
 	r := elevation.Request{Target: target, Duration: d, Reason: fl.Reason, Ticket: fl.Ticket, DryRun: fl.DryRun}
 	if io.CanPrompt() && p != nil {
 		r.Ask = func(_ context.Context, field, hint string, validate func(string) error) (string, error) {
-			title := map[string]string{"reason": "Reason for elevating to " + target, "ticket": "Ticket"}[field]
-			if title == "" {
-				title = field
+			switch field {
+			case "reason":
+				return p().Input("Reason for elevating to "+target, hint, validate)
+			case "ticket":
+				// The pattern goes in the title: accessible prompts show no
+				// description.
+				title := "Ticket for " + target
+				if hint != "" {
+					title += " (" + hint + ")"
+				}
+				return p().Input(title, "", validate)
 			}
-			return p().Input(title, hint, validate)
+			return p().Input(field, hint, validate)
 		}
 	}
 	return r
@@ -79,10 +87,20 @@ func MissingInput(err *elevation.MissingInputError) error {
 	return cmdutil.FlagErrorf("%s required to elevate to %s (rule %q); not prompting because this is not a terminal", flags, err.Target, err.Rule)
 }
 
+// CheckTarget is the usage error for a missing target when no one can be
+// asked; commands call it before loading anything, so that the mistake is
+// reported as such even where jit is not configured.
+func CheckTarget(target string, io *iostreams.IOStreams, cmdName string) error {
+	if target == "" && !io.CanPrompt() {
+		return cmdutil.FlagErrorf("target required: jit %s <target> (see jit targets)", cmdName)
+	}
+	return nil
+}
+
 // PickTarget asks for a target on a terminal, or returns a usage error.
 func PickTarget(ctx context.Context, svc *elevation.Service, io *iostreams.IOStreams, p func() prompt.Prompter, cmdName string) (string, error) {
-	if !io.CanPrompt() {
-		return "", cmdutil.FlagErrorf("target required: jit %s <target> (see jit targets)", cmdName)
+	if err := CheckTarget("", io, cmdName); err != nil {
+		return "", err
 	}
 	pol, _, err := svc.Policy(ctx)
 	if err != nil {
