@@ -51,6 +51,9 @@ type Service struct {
 	// Warn reports something the user should know but that does not stop
 	// the elevation (stale policy, a sink that failed). May be nil.
 	Warn func(string)
+	// Debugf traces each step for --debug. It is never given a secret:
+	// only ids, names, decisions and the grant's redacted references.
+	Debugf func(format string, args ...any)
 
 	loaded *loaded
 	sinks  []audit.Sink
@@ -99,6 +102,12 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
+func (s *Service) debugf(format string, args ...any) {
+	if s.Debugf != nil {
+		s.Debugf(format, args...)
+	}
+}
+
 func (s *Service) warn(msg string) {
 	if s.Warn != nil {
 		s.Warn(msg)
@@ -120,6 +129,8 @@ func (s *Service) Policy(ctx context.Context) (*policy.Policy, *policysource.Sna
 		return nil, nil, &PolicyError{Err: fmt.Errorf("policy at commit %s: %w", short(snap.Commit), err)}
 	}
 	s.loaded = &loaded{pol: pol, snap: snap}
+	s.debugf("policy: %s at commit %s (repo %s, ref %s, signer %q, stale %v): %d targets, %d rules",
+		snap.File, snap.Commit, snap.Repo, snap.Ref, snap.Signer, snap.Stale, len(pol.Targets), len(pol.Rules))
 	return pol, snap, nil
 }
 
@@ -141,6 +152,7 @@ func (s *Service) WhoAmI(ctx context.Context, providerName string, pol *policy.P
 	if pol != nil {
 		pr.Groups = pol.GroupsOf(pr)
 	}
+	s.debugf("identity: %s (source %s, aliases %v, groups %v)", pr.ID, pr.Source, pr.Aliases, pr.Groups)
 	return pr, nil
 }
 
@@ -207,6 +219,8 @@ func (s *Service) Elevate(ctx context.Context, req Request) (*Result, error) {
 		dec = pol.Evaluate(in)
 	}
 	res.Decision = dec
+	s.debugf("decision: request %s target %s duration %s: allowed=%v rule=%q max=%s reasons=%q",
+		id, req.Target, dec.Duration, dec.Allowed, dec.Rule, dec.MaxDuration, dec.Reasons)
 
 	base := s.event(audit.EventRequest, id, res, req)
 	base.Decision = decisionOf(dec)
@@ -241,6 +255,7 @@ func (s *Service) Elevate(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	res.Grant = g
+	s.debugf("grant: %s until %s, refs %v, variables %v", g.Target, g.NotAfter.UTC().Format(time.RFC3339), g.Redacted().Refs, g.Redacted().EnvNames)
 	ge := s.event(audit.EventGrant, id, res, req)
 	ge.Decision = decisionOf(dec)
 	exp := g.NotAfter.UTC()
@@ -301,6 +316,11 @@ func (s *Service) event(kind, id string, res *Result, req Request) *audit.Event 
 // append journals events and copies them to the sinks. The journal is the
 // record; a sink failure is reported but does not stop the elevation.
 func (s *Service) append(ctx context.Context, pol *policy.Policy, events ...*audit.Event) error {
+	kinds := make([]string, len(events))
+	for i, e := range events {
+		kinds[i] = e.Event
+	}
+	s.debugf("journal: appending %v", kinds)
 	if err := s.Journal.Append(events...); err != nil {
 		return &AuditError{Err: fmt.Errorf("%w; no credentials issued", err)}
 	}

@@ -103,6 +103,7 @@ func New(ios *iostreams.IOStreams, g Globals) *cmdutil.Factory {
 			Host:      host,
 			Version:   build.Version,
 			Warn:      warn,
+			Debugf:    f.Debugf,
 		}, nil
 	})
 	return f

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jitaccess/jit/internal/audit"
+	"github.com/jitaccess/jit/internal/elevation"
 	"github.com/jitaccess/jit/internal/policysource"
 	"github.com/jitaccess/jit/providers"
 )
@@ -250,4 +252,13 @@ func (s *Source) Loads() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.loads
+}
+
+// Service returns an elevation service over p and src that journals to the
+// file journal (created on first use).
+func Service(p *Provider, src *Source, journal string) *elevation.Service {
+	return &elevation.Service{
+		Source: src, Providers: Registry(p), Journal: audit.OpenJournal(journal),
+		Host: "testhost", Version: "v0.0.0-test",
+	}
 }
