@@ -13,7 +13,7 @@ import (
 // real command tree; `make generate` refreshes them.
 func TestGeneratedFilesAreCurrent(t *testing.T) {
 	dir := t.TempDir()
-	if err := jitcmd.GenMarkdown(dir); err != nil {
+	if err := genMarkdown(dir); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := os.ReadDir(dir)

@@ -1,10 +1,7 @@
 package jitcmd
 
 import (
-	"os"
-
 	"github.com/spf13/cobra"
-	"github.com/spf13/cobra/doc"
 	"github.com/spf13/pflag"
 
 	"github.com/jitaccess/jit/internal/cmd/factory"
@@ -26,12 +23,4 @@ func NewRoot() *cobra.Command {
 	cmd = root.NewCmdRoot(f, g)
 	cmd.DisableAutoGenTag = true
 	return cmd
-}
-
-// GenMarkdown writes one markdown page per command into dir.
-func GenMarkdown(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	return doc.GenMarkdownTree(NewRoot(), dir)
 }
