@@ -15,6 +15,7 @@ import (
 	"github.com/jitaccess/jit/internal/cmdutil"
 	"github.com/jitaccess/jit/internal/config"
 	"github.com/jitaccess/jit/internal/iostreams"
+	"github.com/jitaccess/jit/internal/policy"
 )
 
 // NewCmdAudit returns `jit audit` and its subcommands.
@@ -102,6 +103,10 @@ func runVerify(o *VerifyOptions) error {
 		}
 	} else {
 		for _, p := range rep.Problems {
+			if p.Line == 0 { // the journal as a whole (its head)
+				fmt.Fprintf(o.IO.Out, "%s: %s: %s\n", name, p.Kind, p.Msg)
+				continue
+			}
 			fmt.Fprintf(o.IO.Out, "%s:%d: %s: %s\n", name, p.Line, p.Kind, p.Msg)
 		}
 	}
@@ -195,8 +200,7 @@ func Summary(e *audit.Event) string {
 	}
 	dur := "-"
 	if e.DurationS > 0 {
-		dur = (time.Duration(e.DurationS) * time.Second).String()
-		dur = strings.TrimSuffix(strings.TrimSuffix(dur, "0s"), "0m")
+		dur = policy.FormatDuration(time.Duration(e.DurationS) * time.Second)
 	}
 	detail := ""
 	switch e.Event {

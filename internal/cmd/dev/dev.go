@@ -214,6 +214,9 @@ func run(ctx context.Context, o *Options) error {
 	}
 	sb, err := Start(ctx, dir)
 	if err != nil {
+		if !o.Keep {
+			os.RemoveAll(dir) // a half-made sandbox is of no use
+		}
 		return err
 	}
 	defer func() {

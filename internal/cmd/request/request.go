@@ -153,7 +153,7 @@ func CheckNesting(getenv func(string) string, nested bool) error {
 func DescribeDryRun(res *elevation.Result) string {
 	d := res.Decision
 	s := fmt.Sprintf("would grant %s to %s for %s (rule %q, maximum %s, policy commit %s)",
-		res.Target.Name, res.Principal.ID, d.Duration, d.Rule, d.MaxDuration, shortCommit(res.Policy.Commit))
+		res.Target.Name, res.Principal.ID, policy.FormatDuration(d.Duration), d.Rule, policy.FormatDuration(d.MaxDuration), shortCommit(res.Policy.Commit))
 	if res.RevokeNote != "" {
 		s += "\nrevocation: " + res.RevokeNote
 	}

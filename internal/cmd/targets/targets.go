@@ -131,7 +131,7 @@ func Rows(ctx context.Context, svc *elevation.Service, pol *policy.Policy, now t
 					}
 				}
 				if a {
-					r.MaxDuration = formatDuration(maxD)
+					r.MaxDuration = policy.FormatDuration(maxD)
 				}
 			}
 			rows = append(rows, r)
@@ -139,14 +139,4 @@ func Rows(ctx context.Context, svc *elevation.Service, pol *policy.Policy, now t
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	return rows
-}
-
-func formatDuration(d time.Duration) string {
-	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	s = strings.TrimSuffix(s, "0m")
-	if s == "" {
-		return "0s"
-	}
-	return s
 }

@@ -7,6 +7,7 @@ package elevationtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -222,6 +223,8 @@ func Registry(p *Provider) *providers.Registry {
 type Source struct {
 	Snapshot policysource.Snapshot
 	Err      error
+	// Files are further files at the snapshot's commit, by path.
+	Files map[string]string
 
 	mu    sync.Mutex
 	loads int
@@ -261,4 +264,17 @@ func Service(p *Provider, src *Source, journal string) *elevation.Service {
 		Source: src, Providers: Registry(p), Journal: audit.OpenJournal(journal),
 		Host: "testhost", Version: "v0.0.0-test",
 	}
+}
+
+// ReadAt implements policysource.Reader over Files, for files kept beside
+// the policy at the snapshot's commit.
+func (s *Source) ReadAt(ctx context.Context, commit, path string) ([]byte, error) {
+	if commit != s.Snapshot.Commit {
+		return nil, fmt.Errorf("read %s at commit %s: unknown commit", path, commit)
+	}
+	data, ok := s.Files[path]
+	if !ok {
+		return nil, fmt.Errorf("%s does not exist at commit %s", path, commit)
+	}
+	return []byte(data), nil
 }

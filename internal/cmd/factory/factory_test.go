@@ -1,0 +1,169 @@
+package factory
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/jitaccess/jit/internal/audit"
+	"github.com/jitaccess/jit/internal/cmdutil"
+	"github.com/jitaccess/jit/internal/config"
+	"github.com/jitaccess/jit/internal/iostreams"
+	"github.com/jitaccess/jit/internal/policy"
+	"github.com/jitaccess/jit/internal/policysource"
+)
+
+// isolate points every variable the factory reads at a fresh home.
+func isolate(t *testing.T) string {
+	t.Helper()
+	home := t.TempDir()
+	for k, v := range map[string]string{
+		"HOME": home, "XDG_CONFIG_HOME": "", "XDG_STATE_HOME": "", "XDG_CACHE_HOME": "",
+		"JIT_CONFIG": "", "JIT_POLICY_REPO": "", "JIT_POLICY_REF": "", "JIT_POLICY_MAX_AGE": "", "JIT_AUDIT_JOURNAL": "",
+		"JIT_AUDIT_SINKS": "", "JIT_NO_PROMPT": "", "AWS_EC2_METADATA_DISABLED": "true",
+	} {
+		t.Setenv(k, v)
+	}
+	return home
+}
+
+func globals(file string, debug bool, args ...string) Globals {
+	fs := pflag.NewFlagSet("jit", pflag.ContinueOnError)
+	for name, help := range config.FlagNames() {
+		fs.String(name, "", help)
+	}
+	_ = fs.Parse(args)
+	return Globals{ConfigFile: func() string { return file }, Debug: func() bool { return debug }, Flags: func() *pflag.FlagSet { return fs }}
+}
+
+func TestPolicySource(t *testing.T) {
+	home := isolate(t)
+	cfgFile := filepath.Join(home, "c.yaml")
+	if err := os.WriteFile(cfgFile, []byte("policy:\n  repo: ~/policy\n  ref: prod\n  file: access/jit.yaml\n  max_age: 0s\n  allowed_signers: ~/signers\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(home, "cache"))
+	ios, _, _, _ := iostreams.Test()
+	f := New(ios, globals(cfgFile, false, "--policy-ref", "flag-ref"))
+	src, err := f.PolicySource()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ok := src.(*policysource.Git)
+	if !ok {
+		t.Fatalf("source = %T", src)
+	}
+	want := policysource.Git{Repo: filepath.Join(home, "policy"), Ref: "flag-ref", File: "access/jit.yaml", AllowedSigners: filepath.Join(home, "signers"), MaxAge: -1, CacheDir: filepath.Join(home, "cache", "jit")}
+	if g.Repo != want.Repo || g.Ref != want.Ref || g.File != want.File || g.AllowedSigners != want.AllowedSigners || g.MaxAge != want.MaxAge || g.CacheDir != want.CacheDir {
+		t.Errorf("git source = %+v\nwant %+v", *g, want)
+	}
+	if src2, _ := f.PolicySource(); src2 != src {
+		t.Error("policy source built twice")
+	}
+}
+
+func TestNoRepository(t *testing.T) {
+	isolate(t)
+	ios, _, _, _ := iostreams.Test()
+	f := New(ios, globals("", false))
+	_, err := f.PolicySource()
+	var he *cmdutil.HintError
+	if !errors.As(err, &he) || err.Error() != "no policy repository configured" || !strings.Contains(he.Hint, "JIT_POLICY_REPO") || !strings.Contains(he.Hint, "jit dev") {
+		t.Errorf("error = %v", err)
+	}
+	if _, err := f.Elevation(); err == nil {
+		t.Error("elevation service built without a policy")
+	}
+}
+
+func TestConfigErrorsPropagate(t *testing.T) {
+	isolate(t)
+	ios, _, _, _ := iostreams.Test()
+	f := New(ios, globals(filepath.Join(t.TempDir(), "missing.yaml"), false))
+	if _, err := f.Config(); err == nil {
+		t.Fatal("missing --config file accepted")
+	}
+	if _, err := f.PolicySource(); err == nil {
+		t.Error("policy source built from a broken config")
+	}
+	if _, err := f.Elevation(); err == nil {
+		t.Error("elevation service built from a broken config")
+	}
+	// Providers still work (their specs are needed for policy validate).
+	if names := f.Providers().Names(); len(names) == 0 {
+		t.Error("no providers")
+	}
+}
+
+func TestElevation(t *testing.T) {
+	home := isolate(t)
+	t.Setenv("JIT_POLICY_REPO", filepath.Join(home, "repo"))
+	t.Setenv("XDG_STATE_HOME", filepath.Join(home, "state"))
+	t.Setenv("JIT_AUDIT_SINKS", "[{type: file, path: /x/sink.jsonl}]")
+	ios, _, _, _ := iostreams.Test()
+	f := New(ios, globals("", false))
+	svc, err := f.Elevation()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, ok := svc.Journal.(*audit.Journal)
+	if !ok || j.Path != filepath.Join(home, "state", "jit", "audit.jsonl") {
+		t.Errorf("journal = %#v", svc.Journal)
+	}
+	if len(svc.UserSinks) != 1 || svc.UserSinks[0].Path != "/x/sink.jsonl" {
+		t.Errorf("user sinks = %+v", svc.UserSinks)
+	}
+	if svc.Source == nil || svc.Providers == nil || svc.Sinks == nil {
+		t.Errorf("service = %+v", svc)
+	}
+	if svc2, _ := f.Elevation(); svc2 != svc {
+		t.Error("service built twice")
+	}
+}
+
+func TestNoPromptAndDebug(t *testing.T) {
+	isolate(t)
+	t.Setenv("JIT_NO_PROMPT", "1")
+	ios, _, _, errOut := iostreams.Test()
+	ios.SetStdinTTY(true)
+	ios.SetStderrTTY(true)
+	f := New(ios, globals("", false))
+	if ios.CanPrompt() {
+		t.Error("JIT_NO_PROMPT did not disable prompting")
+	}
+	f.Debugf("x=%d", 1)
+	if errOut.Len() != 0 {
+		t.Errorf("debug output without --debug: %q", errOut)
+	}
+	f = New(ios, globals("", true))
+	f.Debugf("x=%d", 1)
+	if errOut.String() != "jit: debug: x=1\n" {
+		t.Errorf("debug output %q", errOut)
+	}
+}
+
+func TestStaleLimit(t *testing.T) {
+	for in, want := range map[time.Duration]time.Duration{0: -1, time.Hour: time.Hour, -time.Second: -time.Second, 48 * time.Hour: 48 * time.Hour} {
+		if got := StaleLimit(in); got != want {
+			t.Errorf("StaleLimit(%v) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestSinks(t *testing.T) {
+	var warns []string
+	got := sinks(func(s string) { warns = append(warns, s) })([]policy.SinkConfig{
+		{Type: "file", Path: "/a.jsonl"}, {Type: "syslog", Address: "udp://127.0.0.1:514"}, {Type: "file", Path: "/b.jsonl"},
+	})
+	if len(got) != 2 || got[0].Name() != "file:/a.jsonl" || got[1].Name() != "file:/b.jsonl" {
+		t.Errorf("sinks = %v", got)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], "audit sink type syslog is not supported") {
+		t.Errorf("warnings = %q", warns)
+	}
+}
