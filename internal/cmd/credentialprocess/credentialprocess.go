@@ -5,7 +5,6 @@ package credentialprocess
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -89,11 +88,7 @@ func run(ctx context.Context, o *Options) error {
 		return cmdutil.FlagErrorf("target %s uses provider %s; credential-process is for AWS targets", t.Name, t.Provider)
 	}
 	// No prompter: the AWS CLI owns the terminal.
-	res, err := svc.Elevate(ctx, o.Flags.Request(o.Target, d, o.IO, nil))
-	var mi *elevation.MissingInputError
-	if errors.As(err, &mi) {
-		return request.MissingInput(mi)
-	}
+	res, err := o.Flags.Elevate(ctx, svc, o.Target, "credential-process", d, o.IO, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ package elevate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -104,22 +103,11 @@ func run(ctx context.Context, o *Options) error {
 		return err
 	}
 	defer svc.Close()
-	if o.Target == "" {
-		if o.Target, err = request.PickTarget(ctx, svc, o.IO, o.Prompter, "elevate"); err != nil {
-			return err
-		}
-	}
 	argv := o.Command
 	if len(argv) == 0 {
 		argv = []string{session.Shell(o.Getenv)}
 	}
-	req := o.Flags.Request(o.Target, d, o.IO, o.Prompter)
-	req.Session = argv
-	res, err := svc.Elevate(ctx, req)
-	var mi *elevation.MissingInputError
-	if errors.As(err, &mi) {
-		return request.MissingInput(mi)
-	}
+	res, err := o.Flags.Elevate(ctx, svc, o.Target, "elevate", d, o.IO, o.Prompter, argv)
 	if err != nil {
 		return err
 	}

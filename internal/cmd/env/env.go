@@ -4,7 +4,6 @@ package env
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 
@@ -113,16 +112,7 @@ func run(ctx context.Context, o *Options) error {
 		return err
 	}
 	defer svc.Close()
-	if o.Target == "" {
-		if o.Target, err = request.PickTarget(ctx, svc, o.IO, o.Prompter, "env"); err != nil {
-			return err
-		}
-	}
-	res, err := svc.Elevate(ctx, o.Flags.Request(o.Target, d, o.IO, o.Prompter))
-	var mi *elevation.MissingInputError
-	if errors.As(err, &mi) {
-		return request.MissingInput(mi)
-	}
+	res, err := o.Flags.Elevate(ctx, svc, o.Target, "env", d, o.IO, o.Prompter, nil)
 	if err != nil {
 		return err
 	}
@@ -131,17 +121,13 @@ func run(ctx context.Context, o *Options) error {
 		return nil
 	}
 	vars := request.SessionVars(res)
-	set := make([]shellenv.Var, len(vars))
-	for i, v := range vars {
-		set[i] = shellenv.Var{Name: v.Name, Value: v.Value, Secret: v.Secret}
-	}
 	if ghEnv != nil {
-		if err := shellenv.RenderGitHub(o.IO.Out, ghEnv, set, res.Grant.Unset); err != nil {
+		if err := shellenv.RenderGitHub(o.IO.Out, ghEnv, vars, res.Grant.Unset); err != nil {
 			return err
 		}
 		return ghEnv.Sync()
 	}
-	if err := shellenv.Render(o.IO.Out, format, set, res.Grant.Unset); err != nil {
+	if err := shellenv.Render(o.IO.Out, format, vars, res.Grant.Unset); err != nil {
 		return err
 	}
 	if o.IO.IsStderrTTY() {

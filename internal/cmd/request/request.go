@@ -5,6 +5,7 @@ package request
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -72,6 +73,28 @@ func (fl *Flags) Request(target string, d time.Duration, io *iostreams.IOStreams
 		}
 	}
 	return r
+}
+
+// Elevate is what elevate, env and credential-process share: pick the
+// target when none was named (on a terminal), ask for what the policy
+// requires where prompting is possible (p may be nil: never), and turn a
+// value that is still missing into the usage error naming its flag.
+func (fl *Flags) Elevate(ctx context.Context, svc *elevation.Service, target, cmdName string, d time.Duration,
+	io *iostreams.IOStreams, p func() prompt.Prompter, session []string) (*elevation.Result, error) {
+	if target == "" {
+		var err error
+		if target, err = PickTarget(ctx, svc, io, p, cmdName); err != nil {
+			return nil, err
+		}
+	}
+	req := fl.Request(target, d, io, p)
+	req.Session = session
+	res, err := svc.Elevate(ctx, req)
+	var mi *elevation.MissingInputError
+	if errors.As(err, &mi) {
+		return nil, MissingInput(mi)
+	}
+	return res, err
 }
 
 // MissingInput turns a MissingInputError into the usage error of the
