@@ -57,6 +57,11 @@ type Spec struct {
 	// RevokeNote says, for --dry-run and `jit revoke`, what revoking a grant
 	// of this provider does and what stays valid until expiry.
 	RevokeNote string
+	// Principal, when set, derives from an id alone the principal WhoAmI
+	// would report for it (for AWS, an assumed-role ARN's session name and
+	// role ARN as aliases), without any I/O. `jit policy explain --as` and
+	// policy test cases use it, so that they match as a real caller would.
+	Principal func(id string) (Principal, bool)
 }
 
 // Target is one entry of the policy's `targets:` map, as a provider sees it.

@@ -76,3 +76,16 @@ func (r *Registry) Get(name string) (Provider, error) {
 	}
 	return e.p, e.err
 }
+
+// PrincipalFromID returns the principal an id stands for, as the first
+// provider that recognises it would report it, or just the id.
+func (r *Registry) PrincipalFromID(id string) Principal {
+	for _, n := range r.Names() {
+		if f := r.entries[n].spec.Principal; f != nil {
+			if pr, ok := f(id); ok {
+				return pr
+			}
+		}
+	}
+	return Principal{ID: id}
+}

@@ -140,5 +140,21 @@ func Spec() providers.Spec {
 		Name:          ProviderName,
 		NewTargetSpec: func() providers.TargetSpec { return &TargetSpec{} },
 		RevokeNote:    RevokeNote,
+		Principal:     principalFromARN,
 	}
+}
+
+// principalFromARN is the principal GetCallerIdentity would report for a
+// caller ARN, without calling it.
+func principalFromARN(id string) (providers.Principal, bool) {
+	c, err := ParseCallerARN(id)
+	if err != nil {
+		return providers.Principal{}, false
+	}
+	pr, err := principalFromIdentity(id, "", c.Account, c.Type == TypeAssumedRole)
+	if err != nil {
+		return providers.Principal{}, false
+	}
+	pr.Source = "derived from the ARN"
+	return pr, true
 }

@@ -1,10 +1,13 @@
 package aws
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/jitaccess/jit/providers"
 )
 
 func TestTargetSpecValidate(t *testing.T) {
@@ -99,5 +102,44 @@ func TestSpec(t *testing.T) {
 	}
 	if s.NewTargetSpec() == s.NewTargetSpec() {
 		t.Fatal("NewTargetSpec must return a fresh value")
+	}
+}
+
+func TestSpecPrincipalFromARN(t *testing.T) {
+	derive := Spec().Principal
+	tests := []struct {
+		id      string
+		ok      bool
+		aliases []string
+		account string
+	}{
+		{"alice@example.com", false, nil, ""},
+		{"arn:aws:iam::111111111111:user/alice", true, nil, "111111111111"},
+		{"arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Dev_abc/bob@example.com", true,
+			[]string{"bob@example.com", "arn:aws:iam::111111111111:role/AWSReservedSSO_Dev_abc"}, "111111111111"},
+		{"arn:aws-cn:sts::222222222222:assumed-role/r/s", true, []string{"s", "arn:aws-cn:iam::222222222222:role/r"}, "222222222222"},
+		{"arn:aws:s3:::bucket", false, nil, ""},
+	}
+	for _, tt := range tests {
+		pr, ok := derive(tt.id)
+		if ok != tt.ok {
+			t.Errorf("%s: ok = %v, want %v", tt.id, ok, tt.ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if pr.ID != tt.id || pr.Account != tt.account || !slices.Equal(pr.Aliases, tt.aliases) {
+			t.Errorf("%s: got %+v, want aliases %v account %s", tt.id, pr, tt.aliases, tt.account)
+		}
+	}
+	// The registry asks each provider in turn and falls back to the id.
+	r := providers.NewRegistry()
+	r.Register(Spec(), nil)
+	if got := r.PrincipalFromID("bob"); got.ID != "bob" || got.Aliases != nil {
+		t.Errorf("PrincipalFromID(bob) = %+v", got)
+	}
+	if got := r.PrincipalFromID(tests[2].id); !slices.Equal(got.Aliases, tests[2].aliases) {
+		t.Errorf("PrincipalFromID(%s) = %+v", tests[2].id, got)
 	}
 }

@@ -205,6 +205,18 @@ func runTest(ctx context.Context, o *TestOptions) error {
 	if err != nil {
 		return err
 	}
+	// A case naming a principal by id alone matches as that caller would:
+	// an AWS assumed-role ARN also matches by session name and role ARN.
+	for i := range cases {
+		pr := &cases[i].Principal
+		if len(pr.Aliases) == 0 && pr.Source == "" && pr.Account == "" {
+			d := o.Providers().PrincipalFromID(pr.ID)
+			pr.Aliases, pr.Account = d.Aliases, d.Account
+			if pr.Claims == nil {
+				pr.Claims = d.Claims
+			}
+		}
+	}
 	results := p.RunTests(cases, o.Now())
 	failed := 0
 	for _, r := range results {
@@ -293,7 +305,7 @@ func runExplain(ctx context.Context, o *ExplainOptions) error {
 		return err
 	}
 	if o.As != "" {
-		in.Principal = PrincipalFromID(o.As)
+		in.Principal = o.Providers().PrincipalFromID(o.As)
 	} else {
 		svc, err := o.Elevation()
 		if err != nil {
@@ -306,6 +318,15 @@ func runExplain(ctx context.Context, o *ExplainOptions) error {
 		if in.Principal, err = svc.WhoAmI(ctx, prov, nil); err != nil {
 			return cmdutil.WithHint(err, "or name the principal: --as <id>")
 		}
+		// The provider's own cap for this caller (AWS role chaining), as
+		// jit elevate would apply it.
+		if t, ok := p.Targets[o.Target]; ok {
+			if pv, err := svc.Providers.Get(prov); err == nil {
+				if lim, ok := pv.(elevation.Limiter); ok {
+					in.Limit, in.LimitReason = lim.MaxDuration(ctx, t.ProviderTarget(), in.Principal)
+				}
+			}
+		}
 	}
 	in.Principal.Groups = p.GroupsOf(in.Principal)
 	ex := p.Explain(in)
@@ -316,19 +337,4 @@ func runExplain(ctx context.Context, o *ExplainOptions) error {
 	}
 	_, err = fmt.Fprint(o.IO.Out, ex.String())
 	return err
-}
-
-// PrincipalFromID builds a principal from an id typed on the command line,
-// adding the aliases jit would derive from the cloud (an AWS assumed-role
-// ARN is also its session name and its role ARN).
-func PrincipalFromID(id string) providers.Principal {
-	pr := providers.Principal{ID: id, Source: "command line (--as)"}
-	// arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION
-	if parts := strings.SplitN(id, ":", 6); len(parts) == 6 && parts[0] == "arn" && parts[2] == "sts" {
-		if seg := strings.Split(parts[5], "/"); len(seg) == 3 && seg[0] == "assumed-role" {
-			pr.Aliases = []string{seg[2], fmt.Sprintf("arn:%s:iam::%s:role/%s", parts[1], parts[4], seg[1])}
-			pr.Account = parts[4]
-		}
-	}
-	return pr
 }

@@ -326,22 +326,3 @@ func TestExplain(t *testing.T) {
 	}
 }
 
-func TestPrincipalFromID(t *testing.T) {
-	tests := []struct {
-		id   string
-		want providers.Principal
-	}{
-		{"alice@example.com", providers.Principal{ID: "alice@example.com", Source: "command line (--as)"}},
-		{"arn:aws:iam::111111111111:user/alice", providers.Principal{ID: "arn:aws:iam::111111111111:user/alice", Source: "command line (--as)"}},
-		{"arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Dev_abc/bob@example.com", providers.Principal{
-			ID: "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Dev_abc/bob@example.com", Source: "command line (--as)",
-			Aliases: []string{"bob@example.com", "arn:aws:iam::111111111111:role/AWSReservedSSO_Dev_abc"}, Account: "111111111111"}},
-		{"arn:aws-cn:sts::2:assumed-role/r/s", providers.Principal{ID: "arn:aws-cn:sts::2:assumed-role/r/s", Source: "command line (--as)", Aliases: []string{"s", "arn:aws-cn:iam::2:role/r"}, Account: "2"}},
-		{"arn:aws:sts::1:federated-user/x", providers.Principal{ID: "arn:aws:sts::1:federated-user/x", Source: "command line (--as)"}},
-	}
-	for _, tt := range tests {
-		if got := PrincipalFromID(tt.id); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("PrincipalFromID(%q) = %+v, want %+v", tt.id, got, tt.want)
-		}
-	}
-}
