@@ -49,8 +49,13 @@ type Error struct {
 	Op string
 	// Code is the cloud's own error code, e.g. "AccessDenied".
 	Code string
-	// Hint is one line telling the user how to fix it.
+	// Hint is one line telling the user how to fix it (or, for KindPending,
+	// how to follow the request).
 	Hint string
+	// Refs are non-secret references to what the cloud created even though
+	// the call did not grant yet: for KindPending, the pending grant or
+	// request name, so that it can be journaled, followed and revoked.
+	Refs map[string]string
 	Err  error
 }
 

@@ -34,8 +34,36 @@ type WhoAmIer interface {
 }
 
 // Revoker is implemented by providers whose grants can be ended early.
+// Revoke must work from a Grant rebuilt from jit's local record of it —
+// RequestID, Target, Provider, Principal, NotBefore, NotAfter and Refs, with
+// no Env — so everything it needs must be in Refs. Revoking a grant that has
+// already ended is not an error.
 type Revoker interface {
 	Revoke(ctx context.Context, g *Grant) error
+}
+
+// Collector is implemented by providers that leave records in the cloud
+// after a grant expires (GCP conditional bindings): Collect removes those
+// jit created for the given targets that have expired, and says how many.
+type Collector interface {
+	Collect(ctx context.Context, targets []Target) (int, error)
+}
+
+// EligibleRole is a role the caller could activate, as the cloud lists it
+// (Azure PIM eligibility).
+type EligibleRole struct {
+	Scope       string `json:"scope"`
+	Role        string `json:"role"`
+	RoleID      string `json:"role_id"`
+	Description string `json:"description,omitempty"`
+	// EndsAt is when the eligibility itself ends (zero: permanent).
+	EndsAt time.Time `json:"ends_at,omitempty"`
+}
+
+// EligibilityLister is implemented by providers whose cloud keeps its own
+// list of what the caller may activate (Azure PIM), for `jit targets`.
+type EligibilityLister interface {
+	Eligible(ctx context.Context) ([]EligibleRole, error)
 }
 
 // TargetSpec is a provider's typed settings for one target, decoded from the
