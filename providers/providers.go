@@ -85,6 +85,9 @@ type Spec struct {
 	// RevokeNote says, for --dry-run and `jit revoke`, what revoking a grant
 	// of this provider does and what stays valid until expiry.
 	RevokeNote string
+	// Collects says the provider implements Collector, so that `jit gc`
+	// builds only the providers that leave records behind.
+	Collects bool
 	// Principal, when set, derives from an id alone the principal WhoAmI
 	// would report for it (for AWS, an assumed-role ARN's session name and
 	// role ARN as aliases), without any I/O. `jit policy explain --as` and

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -55,6 +56,7 @@ func TestScripts(t *testing.T) {
 			"nosecret":  cmdNoSecret,
 			"fakefail":  cmdFakeFail,
 			"tamper":    cmdTamper,
+			"agegrants": cmdAgeGrants,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -249,4 +251,35 @@ func readEnvFile(ts *testscript.TestScript, name string) map[string]string {
 		}
 	}
 	return vars
+}
+
+// agegrants DURATION: move every grant on record DURATION into the past, as
+// if that much time had passed since jit made them.
+func cmdAgeGrants(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: agegrants DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	dir := filepath.Join(ts.Getenv("XDG_STATE_HOME"), "jit", "grants")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) == 0 {
+		ts.Fatalf("no grants on record in %s", dir)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		ts.Check(err)
+		var rec map[string]any
+		ts.Check(json.Unmarshal(data, &rec))
+		for _, k := range []string{"created", "not_before", "not_after"} {
+			if v, ok := rec[k].(string); ok {
+				t, err := time.Parse(time.RFC3339Nano, v)
+				ts.Check(err)
+				rec[k] = t.Add(-d).Format(time.RFC3339Nano)
+			}
+		}
+		out, err := json.Marshal(rec)
+		ts.Check(err)
+		ts.Check(os.WriteFile(f, out, 0o600))
+	}
 }

@@ -12,12 +12,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jitaccess/jit/internal/audit"
+	"github.com/jitaccess/jit/internal/grants"
 	"github.com/jitaccess/jit/internal/policy"
 	"github.com/jitaccess/jit/internal/policysource"
 	"github.com/jitaccess/jit/providers"
@@ -51,6 +53,9 @@ type Service struct {
 	// Warn reports something the user should know but that does not stop
 	// the elevation (stale policy, a sink that failed). May be nil.
 	Warn func(string)
+	// Grants keeps the local record of grants for status, revoke and
+	// expiry; nil keeps none.
+	Grants *grants.Store
 	// Debugf traces each step for --debug. It is never given a secret:
 	// only ids, names, decisions and the grant's redacted references.
 	Debugf func(format string, args ...any)
@@ -165,6 +170,9 @@ func (s *Service) Elevate(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.Sweep(ctx); err != nil {
+		return nil, err
+	}
 	ref := audit.PolicyRef{Repo: snap.Repo, Ref: snap.Ref, Commit: snap.Commit, File: snap.File}
 	id := audit.NewID(s.now())
 	res := &Result{RequestID: id, Policy: ref}
@@ -249,6 +257,15 @@ func (s *Service) Elevate(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		ev := s.event(audit.EventError, id, res, req)
 		ev.Error = oneLine(err.Error())
+		var pe *providers.Error
+		if errors.As(err, &pe) && pe.Kind == providers.KindPending {
+			// Not granted yet: the cloud holds the request for approval.
+			// Record where it is, so that status shows it and revoke can
+			// withdraw it.
+			ev.Error = "pending approval: " + oneLine(pe.Hint)
+			ev.Grant = pe.Refs
+			s.record(&grants.Record{State: grants.StatePending, Refs: pe.Refs, Revocable: true}, res, req)
+		}
 		if jerr := s.append(ctx, pol, ev); jerr != nil {
 			s.warn(jerr.Error())
 		}
@@ -271,11 +288,36 @@ func (s *Service) Elevate(ctx context.Context, req Request) (*Result, error) {
 		// The cloud granted, but the grant is not on record: withhold the
 		// credentials. Revoke where the provider can.
 		if r, ok := prov.(providers.Revoker); ok {
-			_ = r.Revoke(context.WithoutCancel(ctx), g)
+			if rerr := r.Revoke(context.WithoutCancel(ctx), g); rerr != nil {
+				s.warn(fmt.Sprintf("the grant could not be revoked after the journal failed: %v", rerr))
+			}
 		}
 		return nil, err
 	}
+	rec := &grants.Record{State: grants.StateActive, NotBefore: g.NotBefore, NotAfter: g.NotAfter,
+		Refs: g.Redacted().Refs, Revocable: g.Revocable, RevokeNote: g.RevokeNote}
+	if req.Session != nil {
+		rec.SessionPID, rec.SessionCmd = os.Getpid(), req.Session
+	}
+	s.record(rec, res, req)
 	return res, nil
+}
+
+// record keeps the local record of a grant. A failure does not withhold the
+// credentials — the journal has the grant — but is reported.
+func (s *Service) record(r *grants.Record, res *Result, req Request) {
+	if s.Grants == nil {
+		return
+	}
+	r.RequestID, r.Target, r.Reason, r.Ticket, r.Created, r.Host = res.RequestID, req.Target, req.Reason, req.Ticket, s.now().UTC(), s.Host
+	if res.Target != nil {
+		r.Provider = res.Target.Provider
+	}
+	r.Principal, r.Source, r.Groups = res.Principal.ID, res.Principal.Source, res.Principal.Groups
+	r.Policy = map[string]string{"repo": res.Policy.Repo, "ref": res.Policy.Ref, "commit": res.Policy.Commit, "file": res.Policy.File}
+	if err := s.Grants.Put(r); err != nil {
+		s.warn(err.Error())
+	}
 }
 
 // EndSession journals the end of an elevated session.
@@ -287,7 +329,18 @@ func (s *Service) EndSession(ctx context.Context, res *Result, argv []string, ex
 	ev := s.event(audit.EventSessionEnd, res.RequestID, res, Request{})
 	code := exitCode
 	ev.Session = &audit.Session{Command: argv, ExitCode: &code, DurationMS: d.Milliseconds()}
-	return s.append(ctx, pol, ev)
+	if err := s.append(ctx, pol, ev); err != nil {
+		return err
+	}
+	if s.Grants != nil {
+		if r, err := s.Grants.Get(res.RequestID); err == nil {
+			r.SessionEnded, r.SessionPID = true, 0
+			if err := s.Grants.Put(r); err != nil {
+				s.warn(err.Error())
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Service) event(kind, id string, res *Result, req Request) *audit.Event {
@@ -325,7 +378,11 @@ func (s *Service) append(ctx context.Context, pol *policy.Policy, events ...*aud
 		return &AuditError{Err: fmt.Errorf("%w; no credentials issued", err)}
 	}
 	if s.sinks == nil && s.Sinks != nil {
-		s.sinks = s.Sinks(append(slices.Clone(pol.Sinks), s.UserSinks...))
+		var cfgs []policy.SinkConfig
+		if pol != nil {
+			cfgs = slices.Clone(pol.Sinks)
+		}
+		s.sinks = s.Sinks(append(cfgs, s.UserSinks...))
 	}
 	for _, sk := range s.sinks {
 		for _, e := range events {

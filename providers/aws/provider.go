@@ -436,7 +436,7 @@ func (p *Provider) grant(req providers.Request, spec *TargetSpec, out *sts.Assum
 		Env:       env,
 		Unset:     shadowingVars(),
 		Revocable: false,
-		RevokeNote: fmt.Sprintf("AWS cannot revoke these credentials: they stay valid until %s. jit revoke ends the local session; "+
+		RevokeNote: fmt.Sprintf("AWS cannot revoke these credentials: they stay valid until %s (leaving the jit session drops them from your shell, not copies); "+
 			"to cut them off earlier, an IAM administrator must deny aws:userid %s on %s.",
 			expires.Format(time.RFC3339), refs["assumed_role_id"], spec.RoleARN),
 	}

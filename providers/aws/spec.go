@@ -30,9 +30,9 @@ const ChainedSessionDuration = time.Hour
 
 // RevokeNote says what revoking an AWS grant can and cannot do.
 const RevokeNote = "AWS cannot revoke STS credentials: they stay valid until they expire. " +
-	"jit revoke ends the local session and stops handing the credentials out; cutting them off " +
+	"Leaving the jit session removes them from your shell, but copies stay valid; cutting them off " +
 	"earlier takes an IAM administrator denying the session on the role (a Deny on aws:userid " +
-	"= the assumed-role id, or the console's \"Revoke active sessions\")."
+	"= the assumed-role id that jit journaled, or the console's \"Revoke active sessions\")."
 
 // TargetSpec is a target's `aws:` section in the policy.
 type TargetSpec struct {

@@ -4,8 +4,10 @@
 package factory
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/jitaccess/jit/internal/cmdutil"
 	"github.com/jitaccess/jit/internal/config"
 	"github.com/jitaccess/jit/internal/elevation"
+	"github.com/jitaccess/jit/internal/grants"
 	"github.com/jitaccess/jit/internal/iostreams"
 	"github.com/jitaccess/jit/internal/policy"
 	"github.com/jitaccess/jit/internal/policysource"
@@ -87,9 +90,11 @@ func New(ios *iostreams.IOStreams, g Globals) *cmdutil.Factory {
 		if err != nil {
 			return nil, err
 		}
+		// Without a policy the service still serves what needs none
+		// (status, revoke); anything that needs the policy gets the error.
 		src, err := f.PolicySource()
 		if err != nil {
-			return nil, err
+			src = failingSource{err}
 		}
 		host, _ := os.Hostname()
 		journal := audit.OpenJournal(cfg.Audit.Journal)
@@ -98,6 +103,7 @@ func New(ios *iostreams.IOStreams, g Globals) *cmdutil.Factory {
 			Source:    src,
 			Providers: f.Providers(),
 			Journal:   journal,
+			Grants:    &grants.Store{Dir: filepath.Join(cfg.StateDir, "grants")},
 			Sinks:     sinks(warn),
 			UserSinks: cfg.Audit.Sinks,
 			Host:      host,
@@ -135,3 +141,8 @@ func sinks(warn func(string)) func([]policy.SinkConfig) []audit.Sink {
 		return out
 	}
 }
+
+// failingSource stands in for a policy source that could not be configured.
+type failingSource struct{ err error }
+
+func (f failingSource) Load(context.Context) (*policysource.Snapshot, error) { return nil, f.err }

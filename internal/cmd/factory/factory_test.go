@@ -1,6 +1,7 @@
 package factory
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -76,8 +77,14 @@ func TestNoRepository(t *testing.T) {
 	if !errors.As(err, &he) || err.Error() != "no policy repository configured" || !strings.Contains(he.Hint, "JIT_POLICY_REPO") || !strings.Contains(he.Hint, "jit dev") {
 		t.Errorf("error = %v", err)
 	}
-	if _, err := f.Elevation(); err == nil {
-		t.Error("elevation service built without a policy")
+	// The service still serves what needs no policy (status, revoke), and
+	// anything that needs the policy gets the same error.
+	svc, err := f.Elevation()
+	if err != nil {
+		t.Fatalf("Elevation: %v", err)
+	}
+	if _, _, err := svc.Policy(context.Background()); !errors.As(err, &he) || !strings.Contains(err.Error(), "no policy repository configured") {
+		t.Errorf("Policy() = %v, want the missing-repository error with its hint", err)
 	}
 }
 

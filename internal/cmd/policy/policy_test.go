@@ -325,4 +325,3 @@ func TestExplain(t *testing.T) {
 		}
 	}
 }
-

@@ -10,7 +10,10 @@ import (
 	devCmd "github.com/jitaccess/jit/internal/cmd/dev"
 	elevateCmd "github.com/jitaccess/jit/internal/cmd/elevate"
 	envCmd "github.com/jitaccess/jit/internal/cmd/env"
+	gcCmd "github.com/jitaccess/jit/internal/cmd/gc"
 	policyCmd "github.com/jitaccess/jit/internal/cmd/policy"
+	revokeCmd "github.com/jitaccess/jit/internal/cmd/revoke"
+	statusCmd "github.com/jitaccess/jit/internal/cmd/status"
 	targetsCmd "github.com/jitaccess/jit/internal/cmd/targets"
 	versionCmd "github.com/jitaccess/jit/internal/cmd/version"
 	whoamiCmd "github.com/jitaccess/jit/internal/cmd/whoami"
@@ -68,10 +71,13 @@ credentials. Try it with no cloud at all: jit dev.`,
 		credprocCmd.NewCmdCredentialProcess(f, nil),
 		targetsCmd.NewCmdTargets(f, nil),
 		whoamiCmd.NewCmdWhoami(f, nil),
+		statusCmd.NewCmdStatus(f, nil),
+		revokeCmd.NewCmdRevoke(f, nil),
 	)
 	add("policy",
 		policyCmd.NewCmdPolicy(f),
 		auditCmd.NewCmdAudit(f),
+		gcCmd.NewCmdGC(f, nil),
 		devCmd.NewCmdDev(f, nil),
 	)
 	cmd.AddCommand(versionCmd.NewCmdVersion(f, nil), completionCmd.NewCmdCompletion(f))
