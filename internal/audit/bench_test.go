@@ -19,10 +19,11 @@ func benchmarkAppend(b *testing.B, noSync bool) {
 }
 
 // BenchmarkAppend is one event with everything a real append does: lock,
-// read the end, write, fsync the journal, replace and fsync the head.
+// read the head and the end of the journal, write and fdatasync the journal,
+// overwrite a head slot and fdatasync it.
 func BenchmarkAppend(b *testing.B) { benchmarkAppend(b, false) }
 
-// BenchmarkAppendNoSync is the same without the fsyncs.
+// BenchmarkAppendNoSync is the same without the syncs.
 func BenchmarkAppendNoSync(b *testing.B) { benchmarkAppend(b, true) }
 
 // BenchmarkVerify verifies a journal of 10,000 events.

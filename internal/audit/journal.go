@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -25,6 +27,9 @@ var ErrDamaged = errors.New("audit journal is damaged")
 const (
 	lockSuffix = ".lock"
 	headSuffix = ".head"
+	// headSlotSize and headSlots shape the head file (see Journal).
+	headSlotSize = 128
+	headSlots    = 2
 	// maxLineBytes bounds the memory one line may take. jit's own events are
 	// a few hundred bytes; a longer line is damage, not data.
 	maxLineBytes = 16 << 20
@@ -76,14 +81,31 @@ const (
 //
 // # Head
 //
-// Beside the journal, `<path>.head` holds `{"hash":"…","seq":N}` of the last
+// Beside the journal, `<path>.head` records the seq and hash of the last
 // event jit appended, so that [VerifyFile] can tell when events were cut off
-// the end (the chain alone cannot). It is replaced atomically after every
-// append, and it is created before the journal, so a journal with events and
-// no head was not left that way by jit. The head guards against accidents and
-// careless tampering only: whoever can rewrite the journal can rewrite the
-// head. Copies shipped to sinks are what an attacker with local write access
-// cannot reach.
+// the end (the chain alone cannot). It is created before the journal, so a
+// journal with events and no head was not left that way by jit.
+//
+// The head is 256 bytes: two slots of 128 bytes, each one line
+//
+//	{"hash":"<hex>","seq":<n>,"crc":"<8 hex>"}<spaces>\n
+//
+// where crc is the CRC-32C (Castagnoli) of the bytes before `,"crc"`. Each
+// append overwrites, in place, the slot that does not hold the newest record,
+// with one 128-byte write and an fdatasync; readers take the valid slot with
+// the highest seq. A write torn by a crash spoils at most the slot being
+// written, which its checksum exposes; the other slot then still holds an
+// earlier head, which is what a crash between syncing the journal and
+// writing the head leaves too, and is accepted. The next append overwrites
+// the torn slot. Overwriting in place, instead of replacing the file through
+// a temporary file and a rename, saves creating a file and a metadata
+// journal commit on every append. A head in the earlier one-object form
+// `{"hash":"…","seq":N}` is read too, and replaced atomically by the first
+// append.
+//
+// The head guards against accidents and careless tampering only: whoever
+// can rewrite the journal can rewrite the head. Copies shipped to sinks are
+// what an attacker with local write access cannot reach.
 //
 // `<path>.lock` is the lock file that serialises appends; it stays in place.
 type Journal struct {
@@ -159,10 +181,12 @@ func (j *Journal) Append(events ...*Event) error {
 
 func (j *Journal) appendLocked(dir string, events []*Event) error {
 	headPath := j.Path + headSuffix
-	head, haveHead, err := readHead(headPath)
+	hf, err := openHead(headPath)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrDamaged, err)
 	}
+	defer hf.close()
+	head, haveHead := hf.tip, hf.ok
 
 	f, err := os.OpenFile(j.Path, os.O_RDWR|os.O_APPEND, 0)
 	created := false
@@ -173,10 +197,11 @@ func (j *Journal) appendLocked(dir string, events []*Event) error {
 		}
 		// Head first: then a journal with events but no head cannot be
 		// the result of a crash.
-		if err := j.writeHead(tip{}); err != nil {
+		if err := j.replaceHead(tip{}); err != nil {
 			return err
 		}
 		haveHead, head = true, tip{}
+		hf.close() // replaced: the next write replaces it again
 		f, err = os.OpenFile(j.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
 		created = true
 	}
@@ -233,7 +258,9 @@ func (j *Journal) appendLocked(dir string, events []*Event) error {
 		return fmt.Errorf("write audit journal %s: %w", j.Path, err)
 	}
 	if !j.noSync {
-		if err := f.Sync(); err != nil {
+		// fdatasync: the new size is flushed with the data; the mtime is
+		// not worth a wait.
+		if err := syncData(f); err != nil {
 			return fmt.Errorf("sync audit journal %s: %w", j.Path, err)
 		}
 		if created {
@@ -242,7 +269,7 @@ func (j *Journal) appendLocked(dir string, events []*Event) error {
 			}
 		}
 	}
-	return j.writeHead(next)
+	return j.writeHead(hf, next)
 }
 
 // encode completes events as Append documents and returns their lines and
@@ -341,6 +368,59 @@ func parseTip(line []byte) (tip, error) {
 	return t, nil
 }
 
+// headFile is an open head file and the head it holds.
+type headFile struct {
+	// f is open for reading and writing; nil when the head does not exist
+	// or cannot be written in place.
+	f *os.File
+	// tip is the head; ok is false when there is no head file.
+	tip tip
+	ok  bool
+	// slot holds tip; -1 when the file is not in the two-slot form.
+	slot int
+}
+
+func (h *headFile) close() {
+	if h.f != nil {
+		_ = h.f.Close()
+		h.f = nil
+	}
+}
+
+// openHead opens and reads `<journal>.head`, keeping it open for writing.
+func openHead(path string) (*headFile, error) {
+	h := &headFile{slot: -1}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	writable := err == nil
+	if errors.Is(err, fs.ErrPermission) {
+		// Readable but not writable: read it now, replace it on write.
+		f, err = os.Open(path)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return h, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read journal head: %w", err)
+	}
+	if h.tip, h.slot, err = readHeadFrom(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	h.ok = true
+	if writable {
+		// Written in place, a head others may write would stay so;
+		// replaced, it gets mode 0600 like a new one.
+		fi, err := f.Stat()
+		writable = err == nil && checkPrivate(path, fi) == nil
+	}
+	if writable {
+		h.f = f
+	} else {
+		f.Close()
+	}
+	return h, nil
+}
+
 // readHead reads `<journal>.head`; ok is false when there is none.
 func readHead(path string) (h tip, ok bool, err error) {
 	f, err := os.Open(path)
@@ -351,27 +431,128 @@ func readHead(path string) (h tip, ok bool, err error) {
 		return tip{}, false, fmt.Errorf("read journal head: %w", err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, 4096))
+	h, _, err = readHeadFrom(f, path)
+	return h, err == nil, err
+}
+
+func readHeadFrom(f *os.File, path string) (tip, int, error) {
+	// ReadAt: the file is read twice when Append falls back to replacing it.
+	buf := make([]byte, 4096)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return tip{}, -1, fmt.Errorf("read journal head: %w", err)
+	}
+	h, slot, err := parseHead(buf[:n])
 	if err != nil {
-		return tip{}, false, fmt.Errorf("read journal head: %w", err)
+		return tip{}, -1, fmt.Errorf("journal head %s %v", path, err)
+	}
+	return h, slot, nil
+}
+
+// parseHead reads a head file's content: two slots, or the earlier
+// one-object form. slot is the slot the head came from, -1 for the earlier
+// form. Errors complete the sentence "journal head <path> …".
+func parseHead(data []byte) (h tip, slot int, err error) {
+	if len(data) == headSlotSize*headSlots {
+		slot = -1
+		for i := range headSlots {
+			t, ok := parseSlot(data[i*headSlotSize : (i+1)*headSlotSize])
+			if ok && (slot < 0 || t.Seq > h.Seq) {
+				h, slot = t, i
+			}
+		}
+		if slot < 0 {
+			return tip{}, -1, errors.New("has no slot with a valid checksum")
+		}
+		return h, slot, nil
 	}
 	var raw struct {
 		Seq  *uint64 `json:"seq"`
 		Hash *string `json:"hash"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil || raw.Seq == nil || raw.Hash == nil {
-		return tip{}, false, fmt.Errorf("journal head %s is not {\"hash\":…,\"seq\":…}", path)
+		return tip{}, -1, errors.New("is not {\"hash\":…,\"seq\":…}")
 	}
 	h = tip{Seq: *raw.Seq, Hash: *raw.Hash}
 	if !h.valid() {
-		return tip{}, false, fmt.Errorf("journal head %s holds no valid seq and hash", path)
+		return tip{}, -1, errors.New("holds no valid seq and hash")
 	}
-	return h, true, nil
+	return h, -1, nil
 }
 
-// writeHead replaces the head file atomically, so a crash leaves the old or
-// the new head and never a torn one.
-func (j *Journal) writeHead(h tip) error {
+// appendSlot appends the head slot recording t: exactly headSlotSize bytes.
+func appendSlot(b []byte, t tip) []byte {
+	start := len(b)
+	b = append(b, `{"hash":"`...)
+	b = append(b, t.Hash...)
+	b = append(b, `","seq":`...)
+	b = strconv.AppendUint(b, t.Seq, 10)
+	sum := crc32.Checksum(b[start:], crc32.MakeTable(crc32.Castagnoli))
+	b = append(b, `,"crc":"`...)
+	b = fmt.Appendf(b, "%08x", sum)
+	b = append(b, `"}`...)
+	for len(b)-start < headSlotSize-1 {
+		b = append(b, ' ')
+	}
+	return append(b, '\n')
+}
+
+// parseSlot reads one slot. Only the exact bytes appendSlot writes are
+// valid, so any torn mixture of two records fails the checksum.
+func parseSlot(b []byte) (tip, bool) {
+	rest, ok := bytes.CutPrefix(b, []byte(`{"hash":"`))
+	if !ok {
+		return tip{}, false
+	}
+	i := bytes.IndexByte(rest, '"')
+	if i < 0 {
+		return tip{}, false
+	}
+	t := tip{Hash: string(rest[:i])}
+	rest, ok = bytes.CutPrefix(rest[i:], []byte(`","seq":`))
+	if !ok {
+		return tip{}, false
+	}
+	i = bytes.IndexByte(rest, ',')
+	if i < 0 {
+		return tip{}, false
+	}
+	seq, err := strconv.ParseUint(string(rest[:i]), 10, 64)
+	if err != nil {
+		return tip{}, false
+	}
+	t.Seq = seq
+	if !t.valid() || !bytes.Equal(appendSlot(nil, t), b) {
+		return tip{}, false
+	}
+	return t, true
+}
+
+// writeHead records h as the new head: in place, in the slot that does not
+// hold the current head, when the head file is in the two-slot form and
+// open; otherwise by replacing the file.
+func (j *Journal) writeHead(hf *headFile, h tip) error {
+	if hf.f == nil || hf.slot < 0 {
+		return j.replaceHead(h)
+	}
+	path := j.Path + headSuffix
+	slot := 1 - hf.slot
+	if _, err := hf.f.WriteAt(appendSlot(nil, h), int64(slot*headSlotSize)); err != nil {
+		return fmt.Errorf("write journal head %s: %w", path, err)
+	}
+	if !j.noSync {
+		if err := syncData(hf.f); err != nil {
+			return fmt.Errorf("sync journal head %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// replaceHead replaces the head file atomically with one holding h in both
+// slots, so a crash leaves the old or the new file and never a torn one.
+// Append uses it to create the head and to convert a head of the earlier
+// form.
+func (j *Journal) replaceHead(h tip) error {
 	path := j.Path + headSuffix
 	tmp := path + ".tmp"
 	// A stale temporary file could carry a wider mode that O_TRUNC would keep.
@@ -382,7 +563,7 @@ func (j *Journal) writeHead(h tip) error {
 	if err != nil {
 		return fmt.Errorf("write journal head: %w", err)
 	}
-	data := fmt.Appendf(nil, `{"hash":"%s","seq":%d}`+"\n", h.Hash, h.Seq)
+	data := appendSlot(appendSlot(make([]byte, 0, headSlotSize*headSlots), h), h)
 	_, err = f.Write(data)
 	if err == nil && !j.noSync {
 		err = f.Sync()

@@ -104,7 +104,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	cmd := &exec.Cmd{Path: path, Args: o.Argv, Env: o.Env, Dir: o.Dir, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr}
 
-	forward := []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGINT, syscall.SIGQUIT}
+	forward := forwardedSignals
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, forward...)
 	defer signal.Stop(sigs)
