@@ -33,6 +33,18 @@ type WhoAmIer interface {
 	WhoAmI(ctx context.Context) (Principal, error)
 }
 
+type freshIdentityKey struct{}
+
+// WithFreshIdentity asks WhoAmI to ask the cloud even when a provider has
+// the answer cached, as `jit whoami` does: it is the command a user runs to
+// check their credentials.
+func WithFreshIdentity(ctx context.Context) context.Context {
+	return context.WithValue(ctx, freshIdentityKey{}, true)
+}
+
+// FreshIdentity reports whether WhoAmI must not use a cached answer.
+func FreshIdentity(ctx context.Context) bool { return ctx.Value(freshIdentityKey{}) != nil }
+
 // Revoker is implemented by providers whose grants can be ended early.
 // Revoke must work from a Grant rebuilt from jit's local record of it —
 // RequestID, Target, Provider, Principal, NotBefore, NotAfter and Refs, with

@@ -52,6 +52,10 @@ type Options struct {
 	Credentials awssdk.CredentialsProvider
 	// Now is the clock for NotBefore; time.Now when nil.
 	Now func() time.Time
+	// IdentityCacheDir, when set, remembers who each base access key
+	// belongs to (see identity_cache.go), saving a GetCallerIdentity round
+	// trip per elevation.
+	IdentityCacheDir string
 }
 
 // Provider grants AWS access by AssumeRole. It is safe for concurrent use.
@@ -61,6 +65,7 @@ type Provider struct {
 	regionKnown bool
 	profile     string
 	now         func() time.Time
+	cacheDir    string
 
 	mu  sync.Mutex
 	who *providers.Principal
@@ -100,7 +105,7 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 			})
 		}))
 	}
-	p := &Provider{now: o.Now, profile: o.Profile}
+	p := &Provider{now: o.Now, profile: o.Profile, cacheDir: o.IdentityCacheDir}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -194,6 +199,14 @@ func (p *Provider) WhoAmI(ctx context.Context) (providers.Principal, error) {
 	if err != nil {
 		return providers.Principal{}, err
 	}
+	if e, ok := p.cachedIdentity(ctx, creds.AccessKeyID); ok {
+		pr, err := principalFromIdentity(e.ARN, e.UserID, e.Account, e.Temporary)
+		if err == nil {
+			pr.Claims["cached"] = true
+			p.who = &pr
+			return clonePrincipal(pr), nil
+		}
+	}
 	out, err := p.client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		return providers.Principal{}, p.classify(ctx, op, err, nil, "")
@@ -202,6 +215,12 @@ func (p *Provider) WhoAmI(ctx context.Context) (providers.Principal, error) {
 	if err != nil {
 		return providers.Principal{}, fmt.Errorf("%s: %w", op, err)
 	}
+	exp := p.now().Add(identityCacheMaxAge)
+	if creds.CanExpire && creds.Expires.Before(exp) {
+		exp = creds.Expires
+	}
+	p.storeIdentity(creds.AccessKeyID, identityEntry{ARN: awssdk.ToString(out.Arn), UserID: awssdk.ToString(out.UserId),
+		Account: awssdk.ToString(out.Account), Temporary: creds.SessionToken != "", Expires: exp})
 	p.who = &pr
 	return clonePrincipal(pr), nil
 }

@@ -235,6 +235,9 @@ func run(ctx context.Context, o *Options) error {
 	unset := []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
 		"AWS_ENDPOINT_URL", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
 		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "JIT_REQUEST_ID", "JIT_TARGET",
+		// The fake speaks plain HTTP; a CA bundle would only cost every
+		// SDK start-up its parsing.
+		"AWS_CA_BUNDLE",
 		"JIT_PROVIDER", "JIT_EXPIRES_AT"}
 	for _, kv := range o.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "JIT_") {

@@ -66,7 +66,8 @@ func New(ios *iostreams.IOStreams, g Globals) *cmdutil.Factory {
 		cfg, err := f.Config()
 		o := all.Options{Getenv: os.Getenv, Warn: warn}
 		if err == nil {
-			o.AWS = aws.Options{Profile: cfg.Providers.AWS.Profile, Region: cfg.Providers.AWS.Region, Endpoint: cfg.Providers.AWS.Endpoint}
+			o.AWS = aws.Options{Profile: cfg.Providers.AWS.Profile, Region: cfg.Providers.AWS.Region, Endpoint: cfg.Providers.AWS.Endpoint,
+				IdentityCacheDir: filepath.Join(cfg.CacheDir, "identity")}
 		}
 		return all.New(o)
 	})

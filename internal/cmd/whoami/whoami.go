@@ -13,6 +13,7 @@ import (
 	"github.com/jitaccess/jit/internal/elevation"
 	"github.com/jitaccess/jit/internal/iostreams"
 	"github.com/jitaccess/jit/internal/policy"
+	"github.com/jitaccess/jit/providers"
 )
 
 // Options of `jit whoami`.
@@ -64,7 +65,7 @@ func run(ctx context.Context, o *Options) error {
 	} else {
 		fmt.Fprintf(o.IO.ErrOut, "jit: warning: groups unknown: %v\n", err)
 	}
-	pr, err := svc.WhoAmI(ctx, o.Provider, pol)
+	pr, err := svc.WhoAmI(providers.WithFreshIdentity(ctx), o.Provider, pol)
 	if err != nil {
 		return err
 	}
