@@ -101,6 +101,9 @@ func (p *Provider) classifyResponse(op string, re *azcore.ResponseError) *provid
 	case "SubscriptionNotFound", "ResourceGroupNotFound", "ResourceNotFound", "InvalidResourceNamespace",
 		"RoleDefinitionDoesNotExist", "RoleAssignmentScheduleRequestNotFound", "InvalidScope", "MissingSubscription":
 		e.Kind, e.Hint = providers.KindNotFound, "check the target's scope and role against Azure"
+	case "PendingRoleAssignmentRequest":
+		e.Kind = providers.KindConflict
+		e.Hint = "a request for this role already awaits approval; follow it at " + PortalActivationsURL + " or withdraw it there (or with jit revoke on the pending request)"
 	case "ActiveDurationTooShort", "RoleAssignmentDoesNotExist", "RoleAssignmentExists":
 		// The callers decide what these mean.
 		e.Kind = providers.KindConflict
@@ -125,10 +128,6 @@ func (p *Provider) classifyResponse(op string, re *azcore.ResponseError) *provid
 	}
 	return e
 }
-
-// PIM policy rules a validation failure can name, in the order hints
-// name them.
-var policyRules = []string{"EligibilityRule", "MfaRule", "ExpirationRule", "JustificationRule", "TicketingRule", "ApprovalRule", "AuthenticationContextRule"}
 
 var rulePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[A-Za-z]+Rule\b`) })
 
@@ -158,7 +157,8 @@ func policyRulesHint(msg string) (providers.Kind, string) {
 	}
 	kind := providers.KindInvalid
 	var hints []string
-	for _, r := range policyRules {
+	// In the order the hints name them.
+	for _, r := range []string{"EligibilityRule", "MfaRule", "ExpirationRule", "JustificationRule", "TicketingRule", "ApprovalRule", "AuthenticationContextRule"} {
 		if !has(r) {
 			continue
 		}
@@ -242,10 +242,11 @@ func armMessage(re *azcore.ResponseError, code, msg string) string {
 // response dump, troubleshooting link) to its first line and Entra ID's
 // error code and description.
 func authFailedSummary(e *azidentity.AuthenticationFailedError) string {
-	first := oneLine(strings.SplitN(e.Error(), "\n", 2)[0])
 	if e.RawResponse == nil {
-		return first
+		// A credential chain lists every credential's failure here.
+		return oneLine(e.Error())
 	}
+	first := oneLine(strings.SplitN(e.Error(), "\n", 2)[0])
 	body, err := runtime.Payload(e.RawResponse)
 	if err != nil {
 		return first
@@ -293,5 +294,3 @@ func statusCode(err error) int {
 	}
 	return 0
 }
-
-

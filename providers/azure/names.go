@@ -6,15 +6,17 @@ import (
 	"encoding/hex"
 )
 
-// requestNamespace is the UUIDv5 namespace of jit's PIM request names
-// (itself uuid5(URL namespace, "https://github.com/jitaccess/jit/pim")).
-var requestNamespace = [16]byte{0x5c, 0x3e, 0x5e, 0x32, 0x1a, 0x8d, 0x5b, 0x63, 0x9a, 0x4e, 0x0f, 0x2d, 0x6c, 0x71, 0x84, 0x19}
+// requestNamespace is the UUIDv5 namespace of jit's PIM request names; it
+// must never change, or retried requests would get new names.
+func requestNamespace() [16]byte {
+	return [16]byte{0x5c, 0x3e, 0x5e, 0x32, 0x1a, 0x8d, 0x5b, 0x63, 0x9a, 0x4e, 0x0f, 0x2d, 0x6c, 0x71, 0x84, 0x19}
+}
 
 // ActivationName is the PIM request name (a GUID) of the activation for a
 // jit request id: a name-based UUID (version 5), so that a retried PUT of
 // the same elevation names the same request and cannot activate twice.
 func ActivationName(requestID string) string {
-	return uuid5(requestNamespace, "activate:"+requestID)
+	return uuid5(requestNamespace(), "activate:"+requestID)
 }
 
 func uuid5(ns [16]byte, name string) string {

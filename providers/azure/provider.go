@@ -176,7 +176,7 @@ func New(o Options) (*Provider, error) {
 	build := func() (azcore.TokenCredential, error) { return cred, nil }
 	if cred == nil {
 		build = func() (azcore.TokenCredential, error) {
-			return defaultCredential(cfg, authority, o.TenantID, transport)
+			return defaultCredential(cfg, authority, o.TenantID, transport, o.Retry)
 		}
 	}
 	p.tokens = &tokenSource{build: build, cache: map[string]azcore.AccessToken{}}
@@ -202,7 +202,7 @@ func New(o Options) (*Provider, error) {
 	if p.instances, err = armauthorization.NewRoleAssignmentScheduleInstancesClient(p.tokens, co); err != nil {
 		return nil, fmt.Errorf("azure: %w", err)
 	}
-	if p.arm, err = arm.NewClient("jit.azure", "v1", p.tokens, co); err != nil {
+	if p.arm, err = arm.NewClient("jit.azure", "v1.0.0", p.tokens, co); err != nil {
 		return nil, fmt.Errorf("azure: %w", err)
 	}
 	return p, nil
@@ -248,11 +248,11 @@ func clientWithCAs(pemData []byte) (*http.Client, error) {
 
 // defaultCredential builds azidentity's default chain with jit's cloud,
 // authority and transport.
-func defaultCredential(cfg cloud.Configuration, authority, tenant string, transport policy.Transporter) (azcore.TokenCredential, error) {
+func defaultCredential(cfg cloud.Configuration, authority, tenant string, transport policy.Transporter, retry policy.RetryOptions) (azcore.TokenCredential, error) {
 	if authority == "" {
 		authority = os.Getenv("AZURE_AUTHORITY_HOST")
 	}
-	co := azcore.ClientOptions{Transport: transport}
+	co := azcore.ClientOptions{Transport: transport, Retry: retry}
 	if authority != "" {
 		co.Cloud.ActiveDirectoryAuthorityHost = authority
 	} else if cfg.ActiveDirectoryAuthorityHost != cloud.AzurePublic.ActiveDirectoryAuthorityHost {
@@ -393,18 +393,18 @@ func (p *Provider) findEligibility(ctx context.Context, op string, spec *TargetS
 	for _, it := range list {
 		pr := it.Properties
 		name := roleDisplayName(pr.ExpandedProperties)
-		guid, _ := RoleDefinitionGUID(to.String(pr.RoleDefinitionID))
+		guid, _ := RoleDefinitionGUID(str(pr.RoleDefinitionID))
 		if wantGUID != "" && guid != wantGUID || wantGUID == "" && !strings.EqualFold(name, spec.Role) {
 			continue
 		}
 		if pr.Status != nil && *pr.Status != armauthorization.StatusProvisioned {
 			continue
 		}
-		if !sameScope(to.String(pr.Scope), spec.Scope) {
-			elsewhere = append(elsewhere, to.String(pr.Scope))
+		if !sameScope(str(pr.Scope), spec.Scope) {
+			elsewhere = append(elsewhere, str(pr.Scope))
 			continue
 		}
-		e := eligibility{roleDefinitionID: to.String(pr.RoleDefinitionID), roleName: name, scheduleID: to.String(pr.RoleEligibilityScheduleID)}
+		e := eligibility{roleDefinitionID: str(pr.RoleDefinitionID), roleName: name, scheduleID: str(pr.RoleEligibilityScheduleID)}
 		if e.roleName == "" {
 			e.roleName = spec.roleLabel()
 		}
@@ -424,7 +424,7 @@ func roleDisplayName(x *armauthorization.ExpandedProperties) string {
 	if x == nil || x.RoleDefinition == nil {
 		return ""
 	}
-	return to.String(x.RoleDefinition.DisplayName)
+	return str(x.RoleDefinition.DisplayName)
 }
 
 func targetSpec(t providers.Target) (*TargetSpec, error) {
@@ -654,10 +654,10 @@ func (p *Provider) activeAssignment(ctx context.Context, scope, roleDefinitionID
 				continue
 			}
 			pr := it.Properties
-			if g, _ := RoleDefinitionGUID(to.String(pr.RoleDefinitionID)); g != want || !sameScope(to.String(pr.Scope), scope) {
+			if g, _ := RoleDefinitionGUID(str(pr.RoleDefinitionID)); g != want || !sameScope(str(pr.Scope), scope) {
 				continue
 			}
-			if id := to.String(pr.PrincipalID); id != "" && !strings.EqualFold(id, oid) && (pr.MemberType == nil || *pr.MemberType == armauthorization.MemberTypeDirect) {
+			if id := str(pr.PrincipalID); id != "" && !strings.EqualFold(id, oid) && (pr.MemberType == nil || *pr.MemberType == armauthorization.MemberTypeDirect) {
 				continue
 			}
 			a := &activeAssignment{}
@@ -880,7 +880,7 @@ func (p *Provider) Eligible(ctx context.Context) ([]providers.EligibleRole, erro
 	var out []providers.EligibleRole
 	for _, it := range list {
 		pr := it.Properties
-		r := providers.EligibleRole{Scope: to.String(pr.Scope), Role: roleDisplayName(pr.ExpandedProperties), RoleID: to.String(pr.RoleDefinitionID)}
+		r := providers.EligibleRole{Scope: str(pr.Scope), Role: roleDisplayName(pr.ExpandedProperties), RoleID: str(pr.RoleDefinitionID)}
 		if pr.Status != nil && *pr.Status != armauthorization.StatusProvisioned {
 			continue
 		}
@@ -893,8 +893,8 @@ func (p *Provider) Eligible(ctx context.Context) ([]providers.EligibleRole, erro
 			r.Role = r.RoleID
 		}
 		var desc []string
-		if x := pr.ExpandedProperties; x != nil && x.Scope != nil && to.String(x.Scope.DisplayName) != "" {
-			desc = append(desc, to.String(x.Scope.DisplayName))
+		if x := pr.ExpandedProperties; x != nil && x.Scope != nil && str(x.Scope.DisplayName) != "" {
+			desc = append(desc, str(x.Scope.DisplayName))
 		}
 		if pr.MemberType != nil && *pr.MemberType != armauthorization.MemberTypeDirect {
 			desc = append(desc, "via "+strings.ToLower(string(*pr.MemberType)))
@@ -973,7 +973,7 @@ func (p *Provider) activationMax(ctx context.Context, scope, roleDefinitionID st
 		for _, rules := range [][]armauthorization.RoleManagementPolicyRuleClassification{pol.Properties.EffectiveRules, pol.Properties.Rules} {
 			for _, r := range rules {
 				er, ok := r.(*armauthorization.RoleManagementPolicyExpirationRule)
-				if !ok || to.String(er.ID) != "Expiration_EndUser_Assignment" || er.MaximumDuration == nil {
+				if !ok || str(er.ID) != "Expiration_EndUser_Assignment" || er.MaximumDuration == nil {
 					continue
 				}
 				if d, err := ParseISODuration(*er.MaximumDuration); err == nil && (max == 0 || d < max) {
@@ -989,4 +989,11 @@ func (p *Provider) activationMax(ctx context.Context, scope, roleDefinitionID st
 	p.policyMax[key] = max
 	p.mu.Unlock()
 	return max, nil
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }

@@ -228,12 +228,3 @@ func RoleDefinitionGUID(id string) (string, error) {
 func sameScope(a, b string) bool {
 	return strings.EqualFold(strings.TrimSuffix(a, "/"), strings.TrimSuffix(b, "/"))
 }
-
-// scopeContains reports whether outer is inner or one of its ancestors in
-// ARM's hierarchy as far as the ids show it (a subscription contains its
-// resource groups; management group membership is not visible in ids).
-func scopeContains(outer, inner string) bool {
-	o := strings.ToLower(strings.TrimSuffix(outer, "/"))
-	in := strings.ToLower(strings.TrimSuffix(inner, "/"))
-	return o == in || strings.HasPrefix(in, o+"/")
-}
