@@ -69,7 +69,7 @@ type EligibleRole struct {
 	RoleID      string `json:"role_id"`
 	Description string `json:"description,omitempty"`
 	// EndsAt is when the eligibility itself ends (zero: permanent).
-	EndsAt time.Time `json:"ends_at,omitempty"`
+	EndsAt time.Time `json:"ends_at,omitzero"`
 }
 
 // EligibilityLister is implemented by providers whose cloud keeps its own

@@ -17,6 +17,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/jitaccess/jit/internal/fakecloud"
+	fakeazure "github.com/jitaccess/jit/internal/fakecloud/azure"
 	"github.com/jitaccess/jit/internal/jitcmd"
 )
 
@@ -39,7 +40,18 @@ const (
 	strangerK = "AKIASTRANGER0000001"
 )
 
-var fakes = map[string]*fakecloud.STS{}
+var (
+	fakes      = map[string]*fakecloud.STS{}
+	azureFakes = map[string]*fakeazure.Server{}
+)
+
+// Azure identities of the scripts' fake Entra ID.
+const (
+	aliceOID     = "a11ce000-0000-4000-8000-000000000001"
+	azureSub     = "00000000-0000-4000-8000-0000000000aa"
+	azureClient  = "c11e0000-0000-4000-8000-000000000001"
+	azureSecretV = "azure-client-secret-for-alice"
+)
 
 func TestScripts(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
@@ -57,6 +69,9 @@ func TestScripts(t *testing.T) {
 			"fakefail":  cmdFakeFail,
 			"tamper":    cmdTamper,
 			"agegrants": cmdAgeGrants,
+			"azapprove": cmdAzApprove,
+			"azadvance": cmdAzAdvance,
+			"azactive":  cmdAzActive,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -93,6 +108,24 @@ func setup(env *testscript.Env) error {
 	fakes[work] = sts
 	env.Defer(func() { sts.Close(); delete(fakes, work) })
 
+	az, err := fakeazure.New(fakeazure.Config{
+		Principals: []fakeazure.Principal{{ObjectID: aliceOID, UPN: "alice@example.com", ClientID: azureClient, ClientSecret: azureSecretV, MFA: true}},
+		Eligibilities: []fakeazure.Eligibility{
+			{PrincipalID: aliceOID, Scope: "/subscriptions/" + azureSub, Role: "Contributor", MaxDuration: 8 * time.Hour},
+			{PrincipalID: aliceOID, Scope: "/subscriptions/" + azureSub, Role: "Owner", MaxDuration: 2 * time.Hour, RequireApproval: true},
+			{PrincipalID: aliceOID, Scope: "/subscriptions/" + azureSub, Role: "Reader", MaxDuration: time.Hour},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	azureFakes[work] = az
+	env.Defer(func() { az.Close(); delete(azureFakes, work) })
+	caFile := filepath.Join(work, ".azure-ca.pem")
+	if err := os.WriteFile(caFile, az.CertPEM(), 0o600); err != nil {
+		return err
+	}
+
 	home := filepath.Join(work, "home")
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return err
@@ -106,30 +139,39 @@ func setup(env *testscript.Env) error {
 		return err
 	}
 	for k, v := range map[string]string{
-		"HOME":                        home,
-		"XDG_CONFIG_HOME":             filepath.Join(home, ".config"),
-		"XDG_STATE_HOME":              filepath.Join(home, ".local/state"),
-		"XDG_CACHE_HOME":              filepath.Join(home, ".cache"),
-		"JOURNAL":                     filepath.Join(home, ".local/state/jit/audit.jsonl"),
-		"GIT_CONFIG_GLOBAL":           gitcfg,
-		"GIT_CONFIG_NOSYSTEM":         "1",
-		"AWS_ACCESS_KEY_ID":           aliceKey,
-		"AWS_SECRET_ACCESS_KEY":       aliceSecret,
-		"ALICE_SECRET":                aliceSecret,
-		"BOB_KEY":                     bobKey,
-		"BOB_SECRET":                  bobSecret,
-		"BOB_TOKEN":                   bobToken,
-		"STRANGER_KEY":                strangerK,
-		"AWS_REGION":                  "us-east-1",
-		"AWS_ENDPOINT_URL_STS":        sts.URL(),
-		"FAKE_STS":                    sts.URL(),
-		"AWS_EC2_METADATA_DISABLED":   "true",
-		"AWS_CONFIG_FILE":             empty,
-		"AWS_SHARED_CREDENTIALS_FILE": empty,
-		"HTTP_PROXY":                  "http://127.0.0.1:9",
-		"HTTPS_PROXY":                 "http://127.0.0.1:9",
-		"NO_PROXY":                    "127.0.0.1,localhost,::1",
-		"SHELL":                       "/bin/sh",
+		"HOME":                               home,
+		"XDG_CONFIG_HOME":                    filepath.Join(home, ".config"),
+		"XDG_STATE_HOME":                     filepath.Join(home, ".local/state"),
+		"XDG_CACHE_HOME":                     filepath.Join(home, ".cache"),
+		"JOURNAL":                            filepath.Join(home, ".local/state/jit/audit.jsonl"),
+		"GIT_CONFIG_GLOBAL":                  gitcfg,
+		"GIT_CONFIG_NOSYSTEM":                "1",
+		"AWS_ACCESS_KEY_ID":                  aliceKey,
+		"AWS_SECRET_ACCESS_KEY":              aliceSecret,
+		"ALICE_SECRET":                       aliceSecret,
+		"BOB_KEY":                            bobKey,
+		"BOB_SECRET":                         bobSecret,
+		"BOB_TOKEN":                          bobToken,
+		"STRANGER_KEY":                       strangerK,
+		"AWS_REGION":                         "us-east-1",
+		"AWS_ENDPOINT_URL_STS":               sts.URL(),
+		"FAKE_STS":                           sts.URL(),
+		"AWS_EC2_METADATA_DISABLED":          "true",
+		"AWS_CONFIG_FILE":                    empty,
+		"AWS_SHARED_CREDENTIALS_FILE":        empty,
+		"HTTP_PROXY":                         "http://127.0.0.1:9",
+		"HTTPS_PROXY":                        "http://127.0.0.1:9",
+		"NO_PROXY":                           "127.0.0.1,localhost,::1",
+		"SHELL":                              "/bin/sh",
+		"AZURE_TENANT_ID":                    az.TenantID(),
+		"AZURE_CLIENT_ID":                    azureClient,
+		"AZURE_CLIENT_SECRET":                azureSecretV,
+		"AZURE_AUTHORITY_HOST":               az.URL(),
+		"AZURE_TOKEN_CREDENTIALS":            "EnvironmentCredential",
+		"JIT_PROVIDERS_AZURE_ENDPOINT":       az.URL(),
+		"JIT_PROVIDERS_AZURE_AUTHORITY_HOST": az.URL(),
+		"JIT_PROVIDERS_AZURE_CA_FILE":        caFile,
+		"AZURE_SUB":                          azureSub,
 	} {
 		env.Setenv(k, v)
 	}
@@ -281,5 +323,43 @@ func cmdAgeGrants(ts *testscript.TestScript, neg bool, args []string) {
 		out, err := json.Marshal(rec)
 		ts.Check(err)
 		ts.Check(os.WriteFile(f, out, 0o600))
+	}
+}
+
+// azapprove: an approver approves every request awaiting approval on the
+// fake PIM.
+func cmdAzApprove(ts *testscript.TestScript, neg bool, args []string) {
+	az := azureFakes[ts.Getenv("WORK")]
+	n := 0
+	for _, r := range az.Requests() {
+		if strings.HasPrefix(r.Status, "PendingApproval") {
+			ts.Check(az.Approve(r.Name))
+			n++
+		}
+	}
+	if n == 0 {
+		ts.Fatalf("no request awaits approval")
+	}
+}
+
+// azadvance DURATION: move the fake PIM's clock forward.
+func cmdAzAdvance(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: azadvance DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	azureFakes[ts.Getenv("WORK")].Advance(d)
+}
+
+// azactive N: the fake PIM has N active role assignments.
+func cmdAzActive(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: azactive N")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	if got := len(azureFakes[ts.Getenv("WORK")].Active()); (got == want) == neg {
+		ts.Fatalf("%d active assignments, want %d", got, want)
 	}
 }

@@ -52,7 +52,21 @@ type Audit struct {
 
 // Providers holds how jit itself signs in to each cloud.
 type Providers struct {
-	AWS AWS
+	AWS   AWS
+	Azure Azure
+}
+
+// Azure configures how jit reaches Azure Resource Manager and Entra ID.
+// Credentials come from azidentity's default chain (Azure CLI login,
+// environment, workload identity, managed identity).
+type Azure struct {
+	Endpoint      string
+	AuthorityHost string
+	TenantID      string
+	Cloud         string
+	// CAFile is a PEM file of extra CA certificates to trust (the jit dev
+	// sandbox's fake, a TLS-inspecting proxy).
+	CAFile string
 }
 
 // AWS configures the base identity jit uses to call STS.
@@ -83,6 +97,11 @@ var keys = []key{
 	{"providers.aws.profile", "", "aws-profile", "AWS profile of jit's base identity"},
 	{"providers.aws.region", "", "", "AWS region of jit's base identity"},
 	{"providers.aws.endpoint", "", "", "STS endpoint override"},
+	{"providers.azure.endpoint", "", "", "Azure Resource Manager endpoint override"},
+	{"providers.azure.authority_host", "", "", "Entra ID authority host override"},
+	{"providers.azure.tenant_id", "", "", "Entra ID tenant of jit's base identity"},
+	{"providers.azure.cloud", "", "", "Azure cloud: AzurePublic (default), AzureChina or AzureGovernment"},
+	{"providers.azure.ca_file", "", "", "extra CA certificates (PEM) to trust for Azure endpoints"},
 }
 
 // Key documents one configuration key for `jit help config` and docs.
@@ -210,6 +229,13 @@ func Load(o Options) (*Config, error) {
 		Profile:  v.GetString("providers.aws.profile"),
 		Region:   v.GetString("providers.aws.region"),
 		Endpoint: v.GetString("providers.aws.endpoint"),
+	}
+	cfg.Providers.Azure = Azure{
+		Endpoint:      v.GetString("providers.azure.endpoint"),
+		AuthorityHost: v.GetString("providers.azure.authority_host"),
+		TenantID:      v.GetString("providers.azure.tenant_id"),
+		Cloud:         v.GetString("providers.azure.cloud"),
+		CAFile:        expandHome(v.GetString("providers.azure.ca_file"), getenv),
 	}
 	// Sinks are decoded from the file's own YAML node rather than from
 	// viper's copy, which has lost the line numbers messages need.

@@ -10,38 +10,53 @@ import (
 
 	"github.com/jitaccess/jit/providers"
 	"github.com/jitaccess/jit/providers/aws"
+	"github.com/jitaccess/jit/providers/azure"
 )
 
 // Options configure the providers' base identities.
 type Options struct {
-	AWS aws.Options
+	AWS   aws.Options
+	Azure azure.Options
 	// Getenv reads the environment (for endpoint overrides); nil: no check.
 	Getenv func(string) string
 	// Warn reports a non-default endpoint, once, when the provider is built.
 	Warn func(string)
 }
 
-// New returns the registry. Providers are constructed on first use.
+// New returns the registry. Providers are constructed on first use, so a
+// command pays only for the clouds it talks to.
 func New(o Options) *providers.Registry {
 	r := providers.NewRegistry()
 	r.Register(aws.Spec(), func() (providers.Provider, error) {
-		if o.Warn != nil {
-			ep := o.AWS.Endpoint
-			if ep == "" && o.Getenv != nil {
-				if ep = o.Getenv("AWS_ENDPOINT_URL_STS"); ep == "" {
-					ep = o.Getenv("AWS_ENDPOINT_URL")
-				}
-			}
-			// Inside the jit dev sandbox the endpoint is the sandbox's own
-			// fake on loopback, announced when the sandbox started.
-			sandbox := o.Getenv != nil && o.Getenv("JIT_DEV") != "" && isLoopbackURL(ep)
-			if ep != "" && !sandbox {
-				o.Warn(fmt.Sprintf("aws: using the STS endpoint %s, not AWS's own", ep))
+		ep := o.AWS.Endpoint
+		if ep == "" && o.Getenv != nil {
+			if ep = o.Getenv("AWS_ENDPOINT_URL_STS"); ep == "" {
+				ep = o.Getenv("AWS_ENDPOINT_URL")
 			}
 		}
+		o.warnEndpoint("aws: using the STS endpoint %s, not AWS's own", ep)
 		return aws.New(context.Background(), o.AWS)
 	})
+	r.Register(azure.Spec(), func() (providers.Provider, error) {
+		o.warnEndpoint("azure: using the Resource Manager endpoint %s, not Azure's own", o.Azure.Endpoint)
+		o.warnEndpoint("azure: using the Entra ID authority %s, not Azure's own", o.Azure.AuthorityHost)
+		return azure.New(o.Azure)
+	})
 	return r
+}
+
+// warnEndpoint reports an endpoint override: a security tool talking to an
+// unexpected cloud endpoint is worth a line on stderr. Inside the jit dev
+// sandbox the endpoints are the sandbox's own fakes on loopback, announced
+// when the sandbox started.
+func (o Options) warnEndpoint(format, ep string) {
+	if ep == "" || o.Warn == nil {
+		return
+	}
+	if o.Getenv != nil && o.Getenv("JIT_DEV") != "" && isLoopbackURL(ep) {
+		return
+	}
+	o.Warn(fmt.Sprintf(format, ep))
 }
 
 func isLoopbackURL(s string) bool {

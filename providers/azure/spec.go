@@ -131,3 +131,13 @@ func Spec() providers.Spec {
 		RevokeNote:    RevokeNote,
 	}
 }
+
+// RoleAndScope returns the target's role (its name, or its definition id)
+// and scope, so that `jit targets --eligible` can say which targets an
+// eligibility serves.
+func (t *TargetSpec) RoleAndScope() (string, string) {
+	if t.Role != "" {
+		return t.Role, t.Scope
+	}
+	return t.RoleDefinitionID, t.Scope
+}

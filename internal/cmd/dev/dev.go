@@ -20,6 +20,7 @@ import (
 
 	"github.com/jitaccess/jit/internal/cmdutil"
 	"github.com/jitaccess/jit/internal/fakecloud"
+	fakeazure "github.com/jitaccess/jit/internal/fakecloud/azure"
 	"github.com/jitaccess/jit/internal/iostreams"
 	"github.com/jitaccess/jit/internal/session"
 )
@@ -27,10 +28,17 @@ import (
 //go:embed sandbox/*.yaml
 var sandboxFiles embed.FS
 
-// Identity of the sandbox user, who signs in to the fake STS.
+// Identity of the sandbox user, who signs in to the fake STS and, as
+// dev@sandbox.jit.example, to the fake Entra ID.
 const (
 	UserARN     = "arn:aws:iam::111111111111:user/dev"
 	AccessKeyID = "AKIAJITDEVSANDBOX001"
+	UserEmail   = "dev@sandbox.jit.example"
+	// UserObjectID is the sandbox user's Entra object id.
+	UserObjectID = "0d3f2c1b-5a6e-4f70-8a9b-1c2d3e4f5a6b"
+	// AzureSubscription is the sandbox's Azure subscription.
+	AzureSubscription = "00000000-0000-4000-8000-00000000abcd"
+	azureClientID     = "11111111-2222-4333-8444-555555555555"
 )
 
 // Options of `jit dev`.
@@ -95,12 +103,19 @@ type Sandbox struct {
 	Config string
 	Repo   string
 	STS    *fakecloud.STS
+	Azure  *fakeazure.Server
 	BinDir string   // holds a jit that is this binary; put it first in PATH
 	Env    []string // variables a child needs, NAME=value
 }
 
-// Close stops the fake cloud.
-func (s *Sandbox) Close() error { return s.STS.Close() }
+// Close stops the fake clouds.
+func (s *Sandbox) Close() error {
+	err := s.STS.Close()
+	if s.Azure != nil {
+		err = errors.Join(err, s.Azure.Close())
+	}
+	return err
+}
 
 // Start creates the sandbox in dir (which must exist and be empty or new).
 func Start(ctx context.Context, dir string) (*Sandbox, error) {
@@ -125,20 +140,38 @@ func Start(ctx context.Context, dir string) (*Sandbox, error) {
 		return nil, fmt.Errorf("start fake STS: %w", err)
 	}
 	sb := &Sandbox{Dir: dir, STS: sts, Repo: filepath.Join(dir, "policy"), Config: filepath.Join(dir, "config.yaml")}
-	if err := sb.writeRepo(ctx); err != nil {
+	azSecret := hex.EncodeToString(b[10:])
+	sb.Azure, err = fakeazure.New(fakeazure.Config{
+		Principals: []fakeazure.Principal{{ObjectID: UserObjectID, UPN: UserEmail, Name: "Sandbox Developer",
+			ClientID: azureClientID, ClientSecret: azSecret, MFA: true}},
+		Eligibilities: []fakeazure.Eligibility{
+			{PrincipalID: UserObjectID, Scope: "/subscriptions/" + AzureSubscription, Role: "Contributor", MaxDuration: 8 * time.Hour},
+			{PrincipalID: UserObjectID, Scope: "/subscriptions/" + AzureSubscription, Role: "Owner", MaxDuration: 2 * time.Hour, RequireApproval: true},
+		},
+	})
+	if err != nil {
 		sts.Close()
+		return nil, fmt.Errorf("start fake Azure: %w", err)
+	}
+	fail := func(err error) (*Sandbox, error) {
+		sb.Close()
 		return nil, err
+	}
+	if err := sb.writeRepo(ctx); err != nil {
+		return fail(err)
+	}
+	caFile := filepath.Join(dir, "azure-ca.pem")
+	if err := os.WriteFile(caFile, sb.Azure.CertPEM(), 0o600); err != nil {
+		return fail(err)
 	}
 	cfg := fmt.Sprintf("# jit dev sandbox configuration\npolicy:\n  repo: %s\n  ref: main\n  file: jit.yaml\n", sb.Repo)
 	if err := os.WriteFile(sb.Config, []byte(cfg), 0o600); err != nil {
-		sts.Close()
-		return nil, err
+		return fail(err)
 	}
 	// The sandbox's jit is this jit, whatever is installed.
 	binDir := filepath.Join(dir, "bin")
 	if err := os.MkdirAll(binDir, 0o700); err != nil {
-		sts.Close()
-		return nil, err
+		return fail(err)
 	}
 	if exe, err := os.Executable(); err == nil {
 		_ = os.Symlink(exe, filepath.Join(binDir, "jit"))
@@ -146,8 +179,7 @@ func Start(ctx context.Context, dir string) (*Sandbox, error) {
 	sb.BinDir = binDir
 	empty := filepath.Join(dir, "aws-empty")
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
-		sts.Close()
-		return nil, err
+		return fail(err)
 	}
 	sb.Env = []string{
 		"JIT_DEV=" + dir,
@@ -162,6 +194,17 @@ func Start(ctx context.Context, dir string) (*Sandbox, error) {
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_CONFIG_FILE=" + empty,
 		"AWS_SHARED_CREDENTIALS_FILE=" + empty,
+		// Azure: the sandbox user signs in to the fake Entra ID with a
+		// client secret (EnvironmentCredential only: no Azure CLI, no
+		// managed-identity probe), and jit trusts the fake's certificate.
+		"AZURE_TENANT_ID=" + sb.Azure.TenantID(),
+		"AZURE_CLIENT_ID=" + azureClientID,
+		"AZURE_CLIENT_SECRET=" + azSecret,
+		"AZURE_AUTHORITY_HOST=" + sb.Azure.URL(),
+		"AZURE_TOKEN_CREDENTIALS=EnvironmentCredential",
+		"JIT_PROVIDERS_AZURE_ENDPOINT=" + sb.Azure.URL(),
+		"JIT_PROVIDERS_AZURE_AUTHORITY_HOST=" + sb.Azure.URL(),
+		"JIT_PROVIDERS_AZURE_CA_FILE=" + caFile,
 	}
 	return sb, nil
 }
@@ -255,10 +298,11 @@ func run(ctx context.Context, o *Options) error {
 	{
 		fmt.Fprintf(o.IO.ErrOut, `jit dev: sandbox in %s
   fake AWS STS  %s (loopback; SigV4 checked, credentials expire)
+  fake Azure    %s (loopback HTTPS: Entra ID and PIM; Owner needs approval)
   policy repo   %s (edit jit.yaml and commit to change the policy)
-  you are       %s
+  you are       %s (AWS) and %s (Azure)
   try           jit targets · jit elevate sandbox-admin --for 15m -r demo -- jit whoami · jit audit tail
-`, dir, sb.STS.URL(), sb.Repo, UserARN)
+`, dir, sb.STS.URL(), sb.Azure.URL(), sb.Repo, UserARN, UserEmail)
 		if len(o.Command) == 0 {
 			fmt.Fprintln(o.IO.ErrOut, "  type exit to leave the sandbox")
 		}

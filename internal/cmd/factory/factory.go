@@ -26,6 +26,7 @@ import (
 	"github.com/jitaccess/jit/providers"
 	"github.com/jitaccess/jit/providers/all"
 	"github.com/jitaccess/jit/providers/aws"
+	"github.com/jitaccess/jit/providers/azure"
 )
 
 // Globals are the values of the root's persistent flags, read when the
@@ -68,6 +69,15 @@ func New(ios *iostreams.IOStreams, g Globals) *cmdutil.Factory {
 		if err == nil {
 			o.AWS = aws.Options{Profile: cfg.Providers.AWS.Profile, Region: cfg.Providers.AWS.Region, Endpoint: cfg.Providers.AWS.Endpoint,
 				IdentityCacheDir: filepath.Join(cfg.CacheDir, "identity")}
+			az := cfg.Providers.Azure
+			o.Azure = azure.Options{Endpoint: az.Endpoint, AuthorityHost: az.AuthorityHost, TenantID: az.TenantID, Cloud: az.Cloud}
+			if az.CAFile != "" {
+				pem, err := os.ReadFile(az.CAFile)
+				if err != nil {
+					warn(fmt.Sprintf("providers.azure.ca_file: %v", err))
+				}
+				o.Azure.CACertPEM = pem
+			}
 		}
 		return all.New(o)
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/jitaccess/jit/internal/elevation"
 	"github.com/jitaccess/jit/internal/iostreams"
 	"github.com/jitaccess/jit/internal/policy"
+	"github.com/jitaccess/jit/providers"
 )
 
 // Options of `jit targets`.
@@ -24,6 +25,7 @@ type Options struct {
 	Elevation func() (*elevation.Service, error)
 	Now       func() time.Time
 	JSON      bool
+	Eligible  bool
 }
 
 // Row is one target as `jit targets --json` prints it.
@@ -52,7 +54,10 @@ limits, such as AWS role chaining), and what the rule requires.`,
   prod     aws       yes      1h   reason, ticket  Production account, administrator
   staging  aws       yes      4h                   Staging
 
-  $ jit targets --json | jq -r '.[] | select(.allowed) | .name'`,
+  $ jit targets --json | jq -r '.[] | select(.allowed) | .name'
+
+  # the roles Azure PIM says you are eligible for, wherever they are
+  $ jit targets --eligible`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -62,6 +67,7 @@ limits, such as AWS role chaining), and what the rule requires.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
+	cmd.Flags().BoolVar(&opts.Eligible, "eligible", false, "list what the clouds themselves say you may activate (Azure PIM eligibility)")
 	return cmd
 }
 
@@ -73,6 +79,9 @@ func run(ctx context.Context, o *Options) error {
 	pol, _, err := svc.Policy(ctx)
 	if err != nil {
 		return err
+	}
+	if o.Eligible {
+		return runEligible(ctx, o, svc, pol)
 	}
 	rows := Rows(ctx, svc, pol, o.Now(), func(msg string) { fmt.Fprintln(o.IO.ErrOut, "jit: warning: "+msg) })
 	if o.JSON {
@@ -139,4 +148,87 @@ func Rows(ctx context.Context, svc *elevation.Service, pol *policy.Policy, now t
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	return rows
+}
+
+// EligibleRow is one role a cloud says the caller may activate.
+type EligibleRow struct {
+	Provider string `json:"provider"`
+	providers.EligibleRole
+	// Targets are the policy's targets for this role and scope.
+	Targets []string `json:"targets,omitempty"`
+}
+
+func runEligible(ctx context.Context, o *Options, svc *elevation.Service, pol *policy.Policy) error {
+	provs := map[string]bool{}
+	for _, t := range pol.Targets {
+		provs[t.Provider] = true
+	}
+	var rows []EligibleRow
+	for _, name := range svc.Providers.Names() {
+		if !provs[name] {
+			continue
+		}
+		p, err := svc.Providers.Get(name)
+		if err != nil {
+			return err
+		}
+		l, ok := p.(providers.EligibilityLister)
+		if !ok {
+			continue
+		}
+		roles, err := l.Eligible(ctx)
+		if err != nil {
+			return fmt.Errorf("%s eligibility: %w", name, err)
+		}
+		for _, r := range roles {
+			row := EligibleRow{Provider: name, EligibleRole: r}
+			for _, t := range pol.Targets {
+				if t.Provider == name && matchesTarget(t, r) {
+					row.Targets = append(row.Targets, t.Name)
+				}
+			}
+			sort.Strings(row.Targets)
+			rows = append(rows, row)
+		}
+	}
+	if o.JSON {
+		enc := json.NewEncoder(o.IO.Out)
+		enc.SetIndent("", "  ")
+		if rows == nil {
+			rows = []EligibleRow{}
+		}
+		return enc.Encode(rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(o.IO.ErrOut, "jit: no cloud-side eligibility for the policy's providers")
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.IO.Out, 0, 4, 2, ' ', 0)
+	if o.IO.IsStdoutTTY() {
+		fmt.Fprintln(tw, "PROVIDER\tROLE\tSCOPE\tENDS\tTARGETS")
+	}
+	for _, r := range rows {
+		ends := "permanent"
+		if !r.EndsAt.IsZero() {
+			ends = r.EndsAt.UTC().Format(time.RFC3339)
+		}
+		targets := strings.Join(r.Targets, ", ")
+		if targets == "" {
+			targets = "(no target in the policy)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Provider, r.Role, r.Scope, ends, targets)
+	}
+	return tw.Flush()
+}
+
+// matchesTarget reports whether a target of the policy names this role at
+// this scope (by the provider's own settings, which expose both).
+func matchesTarget(t *policy.Target, r providers.EligibleRole) bool {
+	s, ok := t.Spec.(interface{ RoleAndScope() (string, string) })
+	if !ok {
+		return false
+	}
+	role, scope := s.RoleAndScope()
+	return strings.EqualFold(strings.TrimSuffix(scope, "/"), strings.TrimSuffix(r.Scope, "/")) &&
+		(strings.EqualFold(role, r.Role) || strings.EqualFold(role, r.RoleID))
 }
