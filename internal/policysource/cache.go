@@ -73,20 +73,36 @@ func writeStamp(gitDir, url string, t time.Time) error {
 	return werr
 }
 
-func (g *Git) loadRemote(ctx context.Context, r *runner, ref, file string, signers *trustRoot) (*Snapshot, error) {
+func (g *Git) loadRemote(ctx context.Context, ref, file string, signers *trustRoot) (*Snapshot, error) {
 	loc, err := g.mirror()
 	if err != nil {
 		return nil, err
 	}
 	_, statErr := os.Stat(loc.gitDir)
 	haveMirror := statErr == nil
+	sc := g.snapshotCache(loc, signers)
 
 	// A commit id names immutable content: if the mirror has it, asking the
 	// remote cannot change the answer.
 	if haveMirror && isHexID(strings.ToLower(ref)) {
-		if snap, ok, err := g.readCachedCommit(ctx, r, loc, ref, file, signers); ok || err != nil {
+		snap, pend := g.fromCache(sc, loc, ref, file, signers)
+		if snap != nil {
+			if at, err := readStamp(loc.gitDir); err == nil {
+				snap.FetchedAt = at
+			}
+			return snap, nil
+		}
+		r, err := newRunner(g.GitPath)
+		if err != nil {
+			return nil, err
+		}
+		if snap, ok, err := g.readCachedCommit(ctx, r, loc, ref, file, signers, pend); ok || err != nil {
 			return snap, err
 		}
+	}
+	r, err := newRunner(g.GitPath)
+	if err != nil {
+		return nil, err
 	}
 
 	fetchErr := g.fetch(ctx, r, loc, haveMirror)
@@ -116,7 +132,7 @@ func (g *Git) loadRemote(ctx context.Context, r *runner, ref, file string, signe
 				Msg: fmt.Sprintf("policy: cannot reach %s and the cached copy is %s old (%s): %s", loc.display, humanAge(age), limit, line)}
 		}
 		fetchedAt, stale = at, true
-		snap, err := g.readMirror(ctx, r, loc, ref, file, signers)
+		snap, err := g.readMirror(ctx, r, loc, ref, file, signers, sc)
 		if err != nil {
 			var pe *Error
 			if errors.As(err, &pe) && pe.Kind == NotFound {
@@ -132,7 +148,7 @@ func (g *Git) loadRemote(ctx context.Context, r *runner, ref, file string, signe
 		// Without the stamp a later outage fails closed; say so but go on.
 		g.warn(fmt.Sprintf("policy: cannot record the fetch time of %s: %v", loc.display, err))
 	}
-	snap, err := g.readMirror(ctx, r, loc, ref, file, signers)
+	snap, err := g.readMirror(ctx, r, loc, ref, file, signers, sc)
 	if err != nil {
 		return nil, err
 	}
@@ -140,18 +156,24 @@ func (g *Git) loadRemote(ctx context.Context, r *runner, ref, file string, signe
 	return snap, nil
 }
 
-func (g *Git) readMirror(ctx context.Context, r *runner, loc repoLocation, ref, file string, signers *trustRoot) (*Snapshot, error) {
+// readMirror reads the mirror as it is after a fetch (or a failed one): the
+// refs in-process and the snapshot from the cache when it can, else git.
+func (g *Git) readMirror(ctx context.Context, r *runner, loc repoLocation, ref, file string, signers *trustRoot, sc *snapshotCache) (*Snapshot, error) {
+	snap, pend := g.fromCache(sc, loc, ref, file, signers)
+	if snap != nil {
+		return snap, nil
+	}
 	cf, err := r.catFile(ctx, loc.dir, loc.gitDir)
 	if err != nil {
 		return nil, loc.gitFailure(ctx, ref, err)
 	}
 	defer cf.close()
-	return g.read(ctx, r, cf, loc, ref, file, signers)
+	return g.read(ctx, r, cf, loc, ref, file, signers, pend)
 }
 
 // readCachedCommit serves a commit id from the mirror without fetching; ok is
 // false when the mirror lacks it.
-func (g *Git) readCachedCommit(ctx context.Context, r *runner, loc repoLocation, ref, file string, signers *trustRoot) (*Snapshot, bool, error) {
+func (g *Git) readCachedCommit(ctx context.Context, r *runner, loc repoLocation, ref, file string, signers *trustRoot, pend *pendingStore) (*Snapshot, bool, error) {
 	cf, err := r.catFile(ctx, loc.dir, loc.gitDir)
 	if err != nil {
 		return nil, false, nil
@@ -164,7 +186,7 @@ func (g *Git) readCachedCommit(ctx context.Context, r *runner, loc repoLocation,
 		}
 		return nil, false, nil
 	}
-	snap, err := g.read(ctx, r, cf, loc, ref, file, signers)
+	snap, err := g.read(ctx, r, cf, loc, ref, file, signers, pend)
 	if err != nil {
 		return nil, false, err
 	}

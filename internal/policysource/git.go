@@ -2,6 +2,8 @@ package policysource
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -21,6 +23,13 @@ import (
 // remote cannot be reached, the mirror is used if its last successful fetch is
 // within MaxAge (reported through Warn), otherwise Load fails closed.
 //
+// Reading a commit costs a git process, so what a commit yields is kept in a
+// snapshot cache under CacheDir, and a Load reads the ref itself (loose and
+// packed refs) to find the commit: when the ref still names a cached commit,
+// no git process runs. Entries are proven by their object hashes and
+// signatures are checked again on every Load; anything unusual (revision
+// expressions, worktrees, reftable, SHA-256 repositories) goes to git.
+//
 // The zero values of Ref, File, MaxAge, CacheDir, Now and GitPath select the
 // defaults. A Git is safe for concurrent use if Warn is.
 type Git struct {
@@ -37,8 +46,8 @@ type Git struct {
 	// MaxAge is how old a cached mirror may be when the remote is unreachable
 	// (policy.max_age); zero means DefaultMaxAge, negative means never use it.
 	MaxAge time.Duration
-	// CacheDir holds the mirrors of remote repositories; default
-	// $XDG_CACHE_HOME/jit (~/.cache/jit).
+	// CacheDir holds the mirrors of remote repositories and the snapshot
+	// cache; default $XDG_CACHE_HOME/jit (~/.cache/jit).
 	CacheDir string
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
@@ -58,25 +67,30 @@ func (g *Git) Load(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := newRunner(g.GitPath)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if IsURL(g.Repo) {
-		return g.loadRemote(ctx, r, ref, file, signers)
+		return g.loadRemote(ctx, ref, file, signers)
 	}
 	loc, err := localRepo(g.Repo)
 	if err != nil {
 		return nil, err
 	}
-	cf, err := r.catFile(ctx, loc.dir, loc.gitDir)
-	if err != nil {
-		return nil, loc.gitFailure(ctx, ref, err)
-	}
-	defer cf.close()
-	snap, err := g.read(ctx, r, cf, loc, ref, file, signers)
-	if err != nil {
-		return nil, err
+	snap, pend := g.fromCache(g.snapshotCache(loc, signers), loc, ref, file, signers)
+	if snap == nil {
+		r, err := newRunner(g.GitPath)
+		if err != nil {
+			return nil, err
+		}
+		cf, err := r.catFile(ctx, loc.dir, loc.gitDir)
+		if err != nil {
+			return nil, loc.gitFailure(ctx, ref, err)
+		}
+		defer cf.close()
+		if snap, err = g.read(ctx, r, cf, loc, ref, file, signers, pend); err != nil {
+			return nil, err
+		}
 	}
 	snap.FetchedAt = g.now()
 	return snap, nil
@@ -225,6 +239,7 @@ func cleanFile(f string) (string, error) {
 type trustRoot struct {
 	path  string
 	lines []signerLine
+	sum   string // hex sha256 of the file, for the snapshot cache's key
 }
 
 // loadSigners reads the trust root. It lives outside the repository so that
@@ -251,7 +266,8 @@ func (g *Git) loadSigners() (*trustRoot, error) {
 		return nil, &Error{Kind: Invalid,
 			Msg: fmt.Sprintf("policy.allowed_signers %s lists no keys; add the keys allowed to sign the policy", p)}
 	}
-	return &trustRoot{path: p, lines: signers}, nil
+	sum := sha256.Sum256(data)
+	return &trustRoot{path: p, lines: signers, sum: hex.EncodeToString(sum[:])}, nil
 }
 
 // IsURL reports whether repo names a remote the way git does: "scheme://…",
@@ -346,8 +362,9 @@ func (l repoLocation) gitFailure(ctx context.Context, ref string, err error) err
 }
 
 // read resolves ref, checks the commit and reads file from its tree, all
-// through the one cat-file process.
-func (g *Git) read(ctx context.Context, r *runner, cf *catFile, loc repoLocation, ref, file string, signers *trustRoot) (*Snapshot, error) {
+// through the one cat-file process. With pend, what it read is stored in the
+// snapshot cache for the next Load that finds the ref where it is now.
+func (g *Git) read(ctx context.Context, r *runner, cf *catFile, loc repoLocation, ref, file string, signers *trustRoot, pend *pendingStore) (*Snapshot, error) {
 	commit, raw, err := resolveRef(cf, ref)
 	if err != nil {
 		return nil, g.refError(ctx, r, loc, ref, err)
@@ -371,6 +388,9 @@ func (g *Git) read(ctx context.Context, r *runner, cf *catFile, loc repoLocation
 	snap.Data, err = readBlob(ctx, cf, loc, ref, commit, info.tree, file)
 	if err != nil {
 		return nil, err
+	}
+	if pend != nil {
+		pend.store(cf, commit, raw, info, file, snap.Data)
 	}
 	return snap, nil
 }
