@@ -154,7 +154,7 @@ func TestParseErrors(t *testing.T) {
 		{"s3 sink without bucket", "version: 1\naudit:\n  sinks:\n    - {type: s3}\n",
 			`jit.yaml:4:7: audit sink #1 (s3): bucket is required for an s3 sink`},
 		{"sink unknown key", "version: 1\naudit:\n  sinks:\n    - {type: file, path: /x, colour: red}\n",
-			`jit.yaml:4:30: audit sink #1: unknown key "colour" (known: address, bucket, endpoint, format, headers, max_size, path, prefix, region, required, timeout, tls, token_env, token_file, type, url)`},
+			`jit.yaml:4:30: audit sink #1: unknown key "colour" (known: address, bucket, ca_file, endpoint, format, headers, hmac_key_env, hmac_key_file, index, labels, max_size, name, path, path_style, prefix, profile, region, required, timeout, tls, token_env, token_file, type, url)`},
 
 		// everything at once, sorted by position
 		{"all errors sorted by line", "version: 3\ntargets:\n  prod:\n    provider: fake\n    fake: {role: a}\n    max_duration: 0h\nrules:\n  - name: r\n    subjects: [\"group:nope\"]\n    targets: [prdo]\n",

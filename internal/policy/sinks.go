@@ -14,6 +14,9 @@ import (
 type SinkConfig struct {
 	// Type is file, syslog, http or s3.
 	Type string `yaml:"type" json:"type"`
+	// Name identifies the sink (its delivery cursor, messages, jit audit
+	// status); derived from the type and destination when empty.
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
 	// Path is the file sink's journal (required for file).
 	Path string `yaml:"path,omitempty" json:"path,omitempty"`
 	// MaxSize is the file size in bytes at which the file sink rotates;
@@ -35,12 +38,29 @@ type SinkConfig struct {
 	TokenEnv string `yaml:"token_env,omitempty" json:"token_env,omitempty"`
 	// TokenFile names a file holding the http sink's token.
 	TokenFile string `yaml:"token_file,omitempty" json:"token_file,omitempty"`
+	// HMACKeyEnv and HMACKeyFile hold the key the http sink signs each body
+	// with (an HMAC-SHA256 header), never inline.
+	HMACKeyEnv  string `yaml:"hmac_key_env,omitempty" json:"hmac_key_env,omitempty"`
+	HMACKeyFile string `yaml:"hmac_key_file,omitempty" json:"hmac_key_file,omitempty"`
+	// Index is the elasticsearch index (default jit-audit).
+	Index string `yaml:"index,omitempty" json:"index,omitempty"`
+	// Labels are the loki stream labels (default {app: jit}).
+	Labels map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+	// CAFile is a PEM bundle of the certificate authorities a syslog (TLS)
+	// or http sink trusts besides the system's.
+	CAFile string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
 	// Bucket, Prefix, Region and Endpoint locate the s3 sink's objects
 	// (Bucket is required for s3).
 	Bucket   string `yaml:"bucket,omitempty" json:"bucket,omitempty"`
 	Prefix   string `yaml:"prefix,omitempty" json:"prefix,omitempty"`
 	Region   string `yaml:"region,omitempty" json:"region,omitempty"`
 	Endpoint string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
+	// Profile is the AWS profile the s3 sink signs in with (never the
+	// elevated credentials); the SDK's default chain when empty.
+	Profile string `yaml:"profile,omitempty" json:"profile,omitempty"`
+	// PathStyle addresses the bucket in the path (S3-compatible stores);
+	// on by default when Endpoint is set.
+	PathStyle *bool `yaml:"path_style,omitempty" json:"path_style,omitempty"`
 	// Required refuses an elevation unless this sink accepted the request
 	// and grant events.
 	Required bool `yaml:"required,omitempty" json:"required,omitempty"`
@@ -58,15 +78,15 @@ var httpFormats = []string{"json", "splunk-hec", "elasticsearch", "loki", "otlp"
 // a misplaced key usually means the sink is not configured as intended.
 var sinkKeys = map[string][]string{
 	"file":   {"path", "max_size"},
-	"syslog": {"address", "tls"},
-	"http":   {"url", "format", "headers", "token_env", "token_file"},
-	"s3":     {"bucket", "prefix", "region", "endpoint"},
+	"syslog": {"address", "tls", "ca_file"},
+	"http":   {"url", "format", "headers", "token_env", "token_file", "hmac_key_env", "hmac_key_file", "index", "labels", "ca_file"},
+	"s3":     {"bucket", "prefix", "region", "endpoint", "profile", "path_style"},
 }
 
 // sinkRequired is the key each sink type cannot do without.
 var sinkRequired = map[string]string{"file": "path", "syslog": "address", "http": "url", "s3": "bucket"}
 
-var commonSinkKeys = []string{"type", "required", "timeout"}
+var commonSinkKeys = []string{"type", "name", "required", "timeout"}
 
 // DecodeSinks decodes and validates a list of audit sinks (the value of an
 // audits.sinks key) from a YAML node of a file named file. A null node is no
@@ -148,8 +168,22 @@ func decodeSink(c *collector, n *yaml.Node, ctx string) (SinkConfig, bool) {
 	str("prefix", &s.Prefix)
 	str("region", &s.Region)
 	str("endpoint", &s.Endpoint)
+	str("name", &s.Name)
+	str("hmac_key_env", &s.HMACKeyEnv)
+	str("hmac_key_file", &s.HMACKeyFile)
+	str("index", &s.Index)
+	str("ca_file", &s.CAFile)
+	str("profile", &s.Profile)
 	flag("tls", &s.TLS)
 	flag("required", &s.Required)
+	if _, ok := f["path_style"]; ok {
+		var v bool
+		flag("path_style", &v)
+		s.PathStyle = &v
+	}
+	if p, ok := f["labels"]; ok {
+		s.Labels = decodeHeaders(c, p.v, ctx)
+	}
 	if p, ok := f["max_size"]; ok {
 		if v, ok := scalar(c, p.v, ctx, "max_size"); ok {
 			if n, err := ParseSize(v); err != nil {
@@ -183,6 +217,9 @@ func decodeSink(c *collector, n *yaml.Node, ctx string) (SinkConfig, bool) {
 		}
 		if s.TokenEnv != "" && s.TokenFile != "" {
 			c.at(f["token_file"].k, ctx+"token_env and token_file are exclusive: keep one")
+		}
+		if s.HMACKeyEnv != "" && s.HMACKeyFile != "" {
+			c.at(f["hmac_key_file"].k, ctx+"hmac_key_env and hmac_key_file are exclusive: keep one")
 		}
 	}
 	return s, len(c.errs) == errs

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,7 +57,7 @@ func TestDecodeSinksErrors(t *testing.T) {
 	}{
 		{"not a list", "{type: file}", "config.yaml:1:1: sinks must be a list, not a mapping"},
 		{"key of another type", "- {type: file, path: /x, bucket: b}",
-			`config.yaml:1:26: audit sink #1 (file): key "bucket" does not apply to a file sink (its keys: max_size, path, required, timeout, type)`},
+			`config.yaml:1:26: audit sink #1 (file): key "bucket" does not apply to a file sink (its keys: max_size, name, path, required, timeout, type)`},
 		{"bad max_size", "- {type: file, path: /x, max_size: 10XB}",
 			`config.yaml:1:36: audit sink #1 (file): max_size: invalid size "10XB": use a byte count or a size such as 512KB, 100MB or 1GiB`},
 		{"zero max_size", "- {type: file, path: /x, max_size: 0}",
@@ -91,5 +92,35 @@ func TestDecodeSinksErrors(t *testing.T) {
 				t.Fatalf("%T is not *Errors", err)
 			}
 		})
+	}
+}
+
+func TestDecodeSinksNewKeys(t *testing.T) {
+	var n yaml.Node
+	src := `- {type: http, name: siem, url: "https://siem.example/x", format: loki, hmac_key_env: SIEM_HMAC, labels: {team: sec}, ca_file: /etc/ca.pem, index: jit}
+- {type: s3, bucket: audit, endpoint: "http://127.0.0.1:9000", profile: audit-writer, path_style: false}
+- {type: syslog, address: "tcp://127.0.0.1:6514", tls: true, ca_file: /etc/ca.pem}
+`
+	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
+		t.Fatal(err)
+	}
+	sinks, err := DecodeSinks(n.Content[0], "config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, s3, sl := sinks[0], sinks[1], sinks[2]
+	if h.Name != "siem" || h.HMACKeyEnv != "SIEM_HMAC" || h.Labels["team"] != "sec" || h.CAFile != "/etc/ca.pem" || h.Index != "jit" {
+		t.Errorf("http sink = %+v", h)
+	}
+	if s3.Profile != "audit-writer" || s3.PathStyle == nil || *s3.PathStyle {
+		t.Errorf("s3 sink = %+v", s3)
+	}
+	if !sl.TLS || sl.CAFile != "/etc/ca.pem" {
+		t.Errorf("syslog sink = %+v", sl)
+	}
+	n = yaml.Node{}
+	_ = yaml.Unmarshal([]byte(`- {type: http, url: "https://x", hmac_key_env: A, hmac_key_file: /b}`), &n)
+	if _, err := DecodeSinks(n.Content[0], "c.yaml"); err == nil || !strings.Contains(err.Error(), "hmac_key_env and hmac_key_file are exclusive") {
+		t.Errorf("both hmac keys: %v", err)
 	}
 }

@@ -234,6 +234,7 @@ func knownList(names []string) string { return shortList(names, 12) }
 func shortList(names []string, maxShown int) string {
 	s := slices.Clone(names)
 	slices.Sort(s)
+	s = slices.Compact(s)
 	if len(s) > maxShown {
 		return strings.Join(s[:maxShown], ", ") + fmt.Sprintf(", … (%d more)", len(s)-maxShown)
 	}
