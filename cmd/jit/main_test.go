@@ -18,7 +18,9 @@ import (
 
 	"github.com/jitaccess/jit/internal/fakecloud"
 	fakeazure "github.com/jitaccess/jit/internal/fakecloud/azure"
+	fakegcp "github.com/jitaccess/jit/internal/fakecloud/gcp"
 	"github.com/jitaccess/jit/internal/jitcmd"
+	gcpplugin "github.com/jitaccess/jit/providers/gcp/plugin"
 )
 
 // The end-to-end suite runs the real jit (this test binary, re-executed as
@@ -27,7 +29,8 @@ import (
 // user configuration.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"jit": func() { os.Exit(jitcmd.Main()) },
+		"jit":     func() { os.Exit(jitcmd.Main()) },
+		"jit-gcp": func() { os.Exit(gcpplugin.Main()) },
 	})
 }
 
@@ -43,6 +46,17 @@ const (
 var (
 	fakes      = map[string]*fakecloud.STS{}
 	azureFakes = map[string]*fakeazure.Server{}
+	gcpFakes   = map[string]*fakegcp.Server{}
+)
+
+// GCP identities and names of the scripts' fake Google Cloud.
+const (
+	gcpAliceToken   = "ya29.alice-base-token"
+	gcpAliceRefresh = "1//alice-refresh-token"
+	gcpProject      = "projects/jit-proj"
+	gcpDeployer     = "deployer@jit-proj.iam.gserviceaccount.com"
+	gcpEntOpen      = "projects/jit-proj/locations/global/entitlements/prod-admin"
+	gcpEntApproval  = "projects/jit-proj/locations/global/entitlements/break-glass"
 )
 
 // Azure identities of the scripts' fake Entra ID.
@@ -63,15 +77,17 @@ func TestScripts(t *testing.T) {
 		RequireUniqueNames:  true,
 		Setup:               setup,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"fakecalls": cmdFakeCalls,
-			"fakecred":  cmdFakeCred,
-			"nosecret":  cmdNoSecret,
-			"fakefail":  cmdFakeFail,
-			"tamper":    cmdTamper,
-			"agegrants": cmdAgeGrants,
-			"azapprove": cmdAzApprove,
-			"azadvance": cmdAzAdvance,
-			"azactive":  cmdAzActive,
+			"fakecalls":  cmdFakeCalls,
+			"fakecred":   cmdFakeCred,
+			"nosecret":   cmdNoSecret,
+			"fakefail":   cmdFakeFail,
+			"tamper":     cmdTamper,
+			"agegrants":  cmdAgeGrants,
+			"azapprove":  cmdAzApprove,
+			"azadvance":  cmdAzAdvance,
+			"azactive":   cmdAzActive,
+			"gcpapprove": cmdGCPApprove,
+			"gcphas":     cmdGCPHas,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -126,6 +142,36 @@ func setup(env *testscript.Env) error {
 		return err
 	}
 
+	gf, err := fakegcp.New(fakegcp.Config{
+		Identities: []fakegcp.Identity{
+			{Email: "alice@example.com", Token: gcpAliceToken, RefreshToken: gcpAliceRefresh},
+			{Email: "carol@example.com", Token: "ya29.carol-approver"},
+		},
+		ServiceAccounts: []fakegcp.ServiceAccount{{Email: gcpDeployer, TokenCreators: []string{"user:alice@example.com"}}},
+		Policies: []fakegcp.Policy{{Resource: gcpProject, Bindings: []fakegcp.Binding{
+			{Role: "roles/resourcemanager.projectIamAdmin", Members: []string{"user:alice@example.com"}},
+			{Role: "roles/iam.securityReviewer", Members: []string{"serviceAccount:" + gcpDeployer}},
+		}}},
+		Entitlements: []fakegcp.Entitlement{
+			{Name: gcpEntOpen, Eligible: []string{"alice@example.com"}, Admins: []string{"alice@example.com"}, Role: "roles/compute.admin", MaxRequestDuration: 2 * time.Hour},
+			{Name: gcpEntApproval, Eligible: []string{"alice@example.com"}, Approvers: []string{"carol@example.com"}, Admins: []string{"alice@example.com"}, Role: "roles/owner", MaxRequestDuration: 4 * time.Hour},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	gcpFakes[work] = gf
+	env.Defer(func() { gf.Close(); delete(gcpFakes, work) })
+	gcpCreds := filepath.Join(work, ".gcp-adc.json")
+	adc := fmt.Sprintf(`{"type":"authorized_user","client_id":"jit-test.apps.googleusercontent.com","client_secret":"test","refresh_token":%q}`, gcpAliceRefresh)
+	if err := os.WriteFile(gcpCreds, []byte(adc), 0o600); err != nil {
+		return err
+	}
+	for _, kv := range gf.GcloudEnv() {
+		k, v, _ := strings.Cut(kv, "=")
+		env.Setenv(k, v)
+	}
+
 	home := filepath.Join(work, "home")
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return err
@@ -172,6 +218,18 @@ func setup(env *testscript.Env) error {
 		"JIT_PROVIDERS_AZURE_AUTHORITY_HOST": az.URL(),
 		"JIT_PROVIDERS_AZURE_CA_FILE":        caFile,
 		"AZURE_SUB":                          azureSub,
+		"GOOGLE_APPLICATION_CREDENTIALS":     gcpCreds,
+		"JIT_PROVIDERS_GCP_ENDPOINTS_RESOURCEMANAGER":         gf.GRPCEndpoint(),
+		"JIT_PROVIDERS_GCP_ENDPOINTS_IAMCREDENTIALS":          gf.GRPCEndpoint(),
+		"JIT_PROVIDERS_GCP_ENDPOINTS_PRIVILEGEDACCESSMANAGER": gf.GRPCEndpoint(),
+		"JIT_PROVIDERS_GCP_ENDPOINTS_TOKENINFO":               gf.TokenInfoURL(),
+		"JIT_PROVIDERS_GCP_ENDPOINTS_TOKEN":                   gf.TokenURL(),
+		"GCE_METADATA_HOST":                                   "127.0.0.1:9",
+		"GCE_METADATA_IP":                                     "127.0.0.1:9",
+		"NO_GCE_CHECK":                                        "true",
+		"CLOUDSDK_CONFIG":                                     filepath.Join(work, ".gcloud"),
+		"CLOUDSDK_CORE_DISABLE_USAGE_REPORTING":               "true",
+		"CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK":     "true",
 	} {
 		env.Setenv(k, v)
 	}
@@ -361,5 +419,31 @@ func cmdAzActive(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	if got := len(azureFakes[ts.Getenv("WORK")].Active()); (got == want) == neg {
 		ts.Fatalf("%d active assignments, want %d", got, want)
+	}
+}
+
+// gcpapprove: carol, an approver, approves every PAM grant awaiting approval.
+func cmdGCPApprove(ts *testscript.TestScript, neg bool, args []string) {
+	gf := gcpFakes[ts.Getenv("WORK")]
+	n := 0
+	for _, g := range gf.Grants() {
+		if g.State == "APPROVAL_AWAITED" {
+			ts.Check(gf.Approve(g.Name, "carol@example.com"))
+			n++
+		}
+	}
+	if n == 0 {
+		ts.Fatalf("no PAM grant awaits approval")
+	}
+}
+
+// gcphas RESOURCE ROLE MEMBER: the member holds the role on the resource
+// now (a binding whose condition holds).
+func cmdGCPHas(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: gcphas RESOURCE ROLE MEMBER")
+	}
+	if got := gcpFakes[ts.Getenv("WORK")].HasAccess(args[0], args[1], args[2]); got == neg {
+		ts.Fatalf("%s has %s on %s: %v", args[2], args[1], args[0], got)
 	}
 }

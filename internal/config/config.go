@@ -54,6 +54,19 @@ type Audit struct {
 type Providers struct {
 	AWS   AWS
 	Azure Azure
+	GCP   GCP
+}
+
+// GCP configures how jit (through jit-gcp) reaches Google Cloud. The
+// credentials are Google's Application Default Credentials unless
+// CredentialsFile names a file.
+type GCP struct {
+	ResourceManagerEndpoint string
+	IAMCredentialsEndpoint  string
+	PAMEndpoint             string
+	TokenInfoURL            string
+	TokenURL                string
+	CredentialsFile         string
 }
 
 // Azure configures how jit reaches Azure Resource Manager and Entra ID.
@@ -97,6 +110,12 @@ var keys = []key{
 	{"providers.aws.profile", "", "aws-profile", "AWS profile of jit's base identity"},
 	{"providers.aws.region", "", "", "AWS region of jit's base identity"},
 	{"providers.aws.endpoint", "", "", "STS endpoint override"},
+	{"providers.gcp.credentials_file", "", "", "Google credentials file (default: Application Default Credentials)"},
+	{"providers.gcp.endpoints.resourcemanager", "", "", "Resource Manager endpoint override (host:port or URL)"},
+	{"providers.gcp.endpoints.iamcredentials", "", "", "IAM Credentials endpoint override"},
+	{"providers.gcp.endpoints.privilegedaccessmanager", "", "", "Privileged Access Manager endpoint override"},
+	{"providers.gcp.endpoints.tokeninfo", "", "", "OAuth2 tokeninfo URL override"},
+	{"providers.gcp.endpoints.token", "", "", "OAuth2 token URL override"},
 	{"providers.azure.endpoint", "", "", "Azure Resource Manager endpoint override"},
 	{"providers.azure.authority_host", "", "", "Entra ID authority host override"},
 	{"providers.azure.tenant_id", "", "", "Entra ID tenant of jit's base identity"},
@@ -229,6 +248,14 @@ func Load(o Options) (*Config, error) {
 		Profile:  v.GetString("providers.aws.profile"),
 		Region:   v.GetString("providers.aws.region"),
 		Endpoint: v.GetString("providers.aws.endpoint"),
+	}
+	cfg.Providers.GCP = GCP{
+		ResourceManagerEndpoint: v.GetString("providers.gcp.endpoints.resourcemanager"),
+		IAMCredentialsEndpoint:  v.GetString("providers.gcp.endpoints.iamcredentials"),
+		PAMEndpoint:             v.GetString("providers.gcp.endpoints.privilegedaccessmanager"),
+		TokenInfoURL:            v.GetString("providers.gcp.endpoints.tokeninfo"),
+		TokenURL:                v.GetString("providers.gcp.endpoints.token"),
+		CredentialsFile:         expandHome(v.GetString("providers.gcp.credentials_file"), getenv),
 	}
 	cfg.Providers.Azure = Azure{
 		Endpoint:      v.GetString("providers.azure.endpoint"),

@@ -317,7 +317,7 @@ func TestFileErrors(t *testing.T) {
 		{"unknown top-level key names its line", "policy:\n  repo: x\npolcy:\n  ref: y\n", []string{"c.yaml:3:", `unknown key "polcy"`, "policy.repo"}},
 		{"unknown nested key names its line", "policy:\n  repo: x\n  refs: main\n", []string{"c.yaml:3:", `unknown key "policy.refs"`}},
 		{"unknown provider key", "providers:\n  aws:\n    regoin: x\n", []string{"c.yaml:3:", `"providers.aws.regoin"`}},
-		{"unknown provider", "providers:\n  gcp: {}\n", []string{"c.yaml:2:", `"providers.gcp"`}},
+		{"unknown provider", "providers:\n  oracle: {}\n", []string{"c.yaml:2:", `"providers.oracle"`}},
 		{"map under a leaf", "policy:\n  repo:\n    url: x\n", []string{"c.yaml:3:", `"policy.repo.url"`}},
 		{"scalar where a section belongs", "policy: git@example.com:a/b.git\n", []string{"c.yaml:1:", "policy", "mapping"}},
 		{"alias to a section under a leaf", "policy: &p\n  repo: *p\n", []string{"c.yaml:2:", `"policy.repo.repo"`}},

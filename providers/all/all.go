@@ -11,12 +11,15 @@ import (
 	"github.com/jitaccess/jit/providers"
 	"github.com/jitaccess/jit/providers/aws"
 	"github.com/jitaccess/jit/providers/azure"
+	"github.com/jitaccess/jit/providers/gcp/gcpspec"
+	"github.com/jitaccess/jit/providers/gcp/remote"
 )
 
 // Options configure the providers' base identities.
 type Options struct {
 	AWS   aws.Options
 	Azure azure.Options
+	GCP   remote.Options
 	// Getenv reads the environment (for endpoint overrides); nil: no check.
 	Getenv func(string) string
 	// Warn reports a non-default endpoint, once, when the provider is built.
@@ -41,6 +44,16 @@ func New(o Options) *providers.Registry {
 		o.warnEndpoint("azure: using the Resource Manager endpoint %s, not Azure's own", o.Azure.Endpoint)
 		o.warnEndpoint("azure: using the Entra ID authority %s, not Azure's own", o.Azure.AuthorityHost)
 		return azure.New(o.Azure)
+	})
+	// GCP runs in its own executable, jit-gcp: see providers/gcp/remote.
+	r.Register(gcpspec.Spec(), func() (providers.Provider, error) {
+		eps := o.GCP.Endpoints()
+		for _, k := range []string{"resourcemanager", "iamcredentials", "privilegedaccessmanager", "tokeninfo", "token"} {
+			if ep, ok := eps[k]; ok {
+				o.warnEndpoint("gcp: using the "+k+" endpoint %s, not Google's own", ep)
+			}
+		}
+		return &remote.Provider{Options: o.GCP}, nil
 	})
 	return r
 }

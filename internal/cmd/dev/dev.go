@@ -21,6 +21,7 @@ import (
 	"github.com/jitaccess/jit/internal/cmdutil"
 	"github.com/jitaccess/jit/internal/fakecloud"
 	fakeazure "github.com/jitaccess/jit/internal/fakecloud/azure"
+	fakegcp "github.com/jitaccess/jit/internal/fakecloud/gcp"
 	"github.com/jitaccess/jit/internal/iostreams"
 	"github.com/jitaccess/jit/internal/session"
 )
@@ -39,6 +40,10 @@ const (
 	// AzureSubscription is the sandbox's Azure subscription.
 	AzureSubscription = "00000000-0000-4000-8000-00000000abcd"
 	azureClientID     = "11111111-2222-4333-8444-555555555555"
+	// GCPProject is the sandbox's Google Cloud project.
+	GCPProject = "jit-sandbox"
+	// GCPDeployer is the sandbox's service account for impersonation.
+	GCPDeployer = "deployer@jit-sandbox.iam.gserviceaccount.com"
 )
 
 // Options of `jit dev`.
@@ -104,6 +109,7 @@ type Sandbox struct {
 	Repo   string
 	STS    *fakecloud.STS
 	Azure  *fakeazure.Server
+	GCP    *fakegcp.Server
 	BinDir string   // holds a jit that is this binary; put it first in PATH
 	Env    []string // variables a child needs, NAME=value
 }
@@ -113,6 +119,9 @@ func (s *Sandbox) Close() error {
 	err := s.STS.Close()
 	if s.Azure != nil {
 		err = errors.Join(err, s.Azure.Close())
+	}
+	if s.GCP != nil {
+		err = errors.Join(err, s.GCP.Close())
 	}
 	return err
 }
@@ -157,7 +166,34 @@ func Start(ctx context.Context, dir string) (*Sandbox, error) {
 		sb.Close()
 		return nil, err
 	}
+	gcpToken, gcpRefresh := "ya29.sandbox-"+hex.EncodeToString(b[:8]), "1//sandbox-"+hex.EncodeToString(b[8:16])
+	proj := "projects/" + GCPProject
+	sb.GCP, err = fakegcp.New(fakegcp.Config{
+		Identities: []fakegcp.Identity{
+			{Email: UserEmail, Token: gcpToken, RefreshToken: gcpRefresh},
+			{Email: "approver@sandbox.jit.example", Token: "ya29.sandbox-approver"},
+		},
+		ServiceAccounts: []fakegcp.ServiceAccount{{Email: GCPDeployer, TokenCreators: []string{"user:" + UserEmail}}},
+		Policies: []fakegcp.Policy{{Resource: proj, Bindings: []fakegcp.Binding{
+			{Role: "roles/resourcemanager.projectIamAdmin", Members: []string{"user:" + UserEmail}},
+			{Role: "roles/iam.securityReviewer", Members: []string{"serviceAccount:" + GCPDeployer}},
+		}}},
+		Entitlements: []fakegcp.Entitlement{
+			{Name: proj + "/locations/global/entitlements/admin", Eligible: []string{UserEmail}, Admins: []string{UserEmail},
+				Role: "roles/compute.admin", MaxRequestDuration: 4 * time.Hour},
+			{Name: proj + "/locations/global/entitlements/break-glass", Eligible: []string{UserEmail}, Admins: []string{UserEmail},
+				Approvers: []string{"approver@sandbox.jit.example"}, Role: "roles/owner", MaxRequestDuration: 2 * time.Hour},
+		},
+	})
+	if err != nil {
+		return fail(fmt.Errorf("start fake GCP: %w", err))
+	}
 	if err := sb.writeRepo(ctx); err != nil {
+		return fail(err)
+	}
+	adcFile := filepath.Join(dir, "gcp-credentials.json")
+	adc := fmt.Sprintf(`{"type":"authorized_user","client_id":"jit-dev.apps.googleusercontent.com","client_secret":"sandbox","refresh_token":%q}`, gcpRefresh)
+	if err := os.WriteFile(adcFile, []byte(adc), 0o600); err != nil {
 		return fail(err)
 	}
 	caFile := filepath.Join(dir, "azure-ca.pem")
@@ -205,7 +241,26 @@ func Start(ctx context.Context, dir string) (*Sandbox, error) {
 		"JIT_PROVIDERS_AZURE_ENDPOINT=" + sb.Azure.URL(),
 		"JIT_PROVIDERS_AZURE_AUTHORITY_HOST=" + sb.Azure.URL(),
 		"JIT_PROVIDERS_AZURE_CA_FILE=" + caFile,
+		// GCP: the sandbox user's application default credentials are a
+		// refresh token the fake exchanges; gcloud gets a base token and
+		// the fake's REST endpoints. Google's metadata server is never
+		// probed.
+		"GOOGLE_APPLICATION_CREDENTIALS=" + adcFile,
+		"JIT_PROVIDERS_GCP_ENDPOINTS_RESOURCEMANAGER=" + sb.GCP.GRPCEndpoint(),
+		"JIT_PROVIDERS_GCP_ENDPOINTS_IAMCREDENTIALS=" + sb.GCP.GRPCEndpoint(),
+		"JIT_PROVIDERS_GCP_ENDPOINTS_PRIVILEGEDACCESSMANAGER=" + sb.GCP.GRPCEndpoint(),
+		"JIT_PROVIDERS_GCP_ENDPOINTS_TOKENINFO=" + sb.GCP.TokenInfoURL(),
+		"JIT_PROVIDERS_GCP_ENDPOINTS_TOKEN=" + sb.GCP.TokenURL(),
+		"GCE_METADATA_HOST=127.0.0.1:9",
+		"GCE_METADATA_IP=127.0.0.1:9",
+		"NO_GCE_CHECK=true",
+		"CLOUDSDK_CONFIG=" + filepath.Join(dir, "gcloud"),
+		"CLOUDSDK_CORE_DISABLE_USAGE_REPORTING=true",
+		"CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK=true",
+		"CLOUDSDK_CORE_PROJECT=" + GCPProject,
+		"CLOUDSDK_AUTH_ACCESS_TOKEN=" + gcpToken,
 	}
+	sb.Env = append(sb.Env, sb.GCP.GcloudEnv()...)
 	return sb, nil
 }
 
@@ -299,10 +354,11 @@ func run(ctx context.Context, o *Options) error {
 		fmt.Fprintf(o.IO.ErrOut, `jit dev: sandbox in %s
   fake AWS STS  %s (loopback; SigV4 checked, credentials expire)
   fake Azure    %s (loopback HTTPS: Entra ID and PIM; Owner needs approval)
+  fake GCP      %s (loopback: IAM, IAM Credentials, PAM; break-glass needs approval)
   policy repo   %s (edit jit.yaml and commit to change the policy)
-  you are       %s (AWS) and %s (Azure)
+  you are       %s (AWS) and %s (Azure, GCP)
   try           jit targets · jit elevate sandbox-admin --for 15m -r demo -- jit whoami · jit audit tail
-`, dir, sb.STS.URL(), sb.Azure.URL(), sb.Repo, UserARN, UserEmail)
+`, dir, sb.STS.URL(), sb.Azure.URL(), sb.GCP.HTTPURL(), sb.Repo, UserARN, UserEmail)
 		if len(o.Command) == 0 {
 			fmt.Fprintln(o.IO.ErrOut, "  type exit to leave the sandbox")
 		}

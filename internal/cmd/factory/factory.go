@@ -27,6 +27,7 @@ import (
 	"github.com/jitaccess/jit/providers/all"
 	"github.com/jitaccess/jit/providers/aws"
 	"github.com/jitaccess/jit/providers/azure"
+	"github.com/jitaccess/jit/providers/gcp/remote"
 )
 
 // Globals are the values of the root's persistent flags, read when the
@@ -69,6 +70,9 @@ func New(ios *iostreams.IOStreams, g Globals) *cmdutil.Factory {
 		if err == nil {
 			o.AWS = aws.Options{Profile: cfg.Providers.AWS.Profile, Region: cfg.Providers.AWS.Region, Endpoint: cfg.Providers.AWS.Endpoint,
 				IdentityCacheDir: filepath.Join(cfg.CacheDir, "identity")}
+			g := cfg.Providers.GCP
+			o.GCP = remote.Options{ResourceManagerEndpoint: g.ResourceManagerEndpoint, IAMCredentialsEndpoint: g.IAMCredentialsEndpoint,
+				PAMEndpoint: g.PAMEndpoint, TokenInfoURL: g.TokenInfoURL, TokenURL: g.TokenURL, CredentialsFile: g.CredentialsFile}
 			az := cfg.Providers.Azure
 			o.Azure = azure.Options{Endpoint: az.Endpoint, AuthorityHost: az.AuthorityHost, TenantID: az.TenantID, Cloud: az.Cloud}
 			if az.CAFile != "" {
