@@ -77,17 +77,19 @@ func TestScripts(t *testing.T) {
 		RequireUniqueNames:  true,
 		Setup:               setup,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"fakecalls":  cmdFakeCalls,
-			"fakecred":   cmdFakeCred,
-			"nosecret":   cmdNoSecret,
-			"fakefail":   cmdFakeFail,
-			"tamper":     cmdTamper,
-			"agegrants":  cmdAgeGrants,
-			"azapprove":  cmdAzApprove,
-			"azadvance":  cmdAzAdvance,
-			"azactive":   cmdAzActive,
-			"gcpapprove": cmdGCPApprove,
-			"gcphas":     cmdGCPHas,
+			"fakecalls":     cmdFakeCalls,
+			"fakecred":      cmdFakeCred,
+			"nosecret":      cmdNoSecret,
+			"fakefail":      cmdFakeFail,
+			"tamper":        cmdTamper,
+			"agegrants":     cmdAgeGrants,
+			"azapprove":     cmdAzApprove,
+			"azadvance":     cmdAzAdvance,
+			"azactive":      cmdAzActive,
+			"gcpapprove":    cmdGCPApprove,
+			"gcphas":        cmdGCPHas,
+			"gcpadvance":    cmdGCPAdvance,
+			"gcpaddexpired": cmdGCPAddExpired,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -154,7 +156,7 @@ func setup(env *testscript.Env) error {
 		}}},
 		Entitlements: []fakegcp.Entitlement{
 			{Name: gcpEntOpen, Eligible: []string{"alice@example.com"}, Admins: []string{"alice@example.com"}, Role: "roles/compute.admin", MaxRequestDuration: 2 * time.Hour},
-			{Name: gcpEntApproval, Eligible: []string{"alice@example.com"}, Approvers: []string{"carol@example.com"}, Admins: []string{"alice@example.com"}, Role: "roles/owner", MaxRequestDuration: 4 * time.Hour},
+			{Name: gcpEntApproval, Eligible: []string{"alice@example.com"}, Approvers: []string{"carol@example.com"}, Admins: []string{"alice@example.com"}, Role: "roles/iam.securityAdmin", MaxRequestDuration: 4 * time.Hour},
 		},
 	})
 	if err != nil {
@@ -446,4 +448,36 @@ func cmdGCPHas(ts *testscript.TestScript, neg bool, args []string) {
 	if got := gcpFakes[ts.Getenv("WORK")].HasAccess(args[0], args[1], args[2]); got == neg {
 		ts.Fatalf("%s has %s on %s: %v", args[2], args[1], args[0], got)
 	}
+}
+
+// gcpadvance DURATION: move the fake Google Cloud's clock forward.
+func cmdGCPAdvance(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: gcpadvance DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	gcpFakes[ts.Getenv("WORK")].Advance(d)
+}
+
+// gcpaddexpired RESOURCE ROLE MEMBER: a binding jit made an hour ago, and
+// whose condition has ended, is still in the resource's policy (IAM never
+// deletes bindings).
+func cmdGCPAddExpired(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: gcpaddexpired RESOURCE ROLE MEMBER")
+	}
+	gf := gcpFakes[ts.Getenv("WORK")]
+	var bindings []fakegcp.Binding
+	for _, b := range gf.Policy(args[0]).GetBindings() {
+		fb := fakegcp.Binding{Role: b.GetRole(), Members: b.GetMembers()}
+		if c := b.GetCondition(); c != nil {
+			fb.Condition = &fakegcp.Condition{Title: c.GetTitle(), Description: c.GetDescription(), Expression: c.GetExpression()}
+		}
+		bindings = append(bindings, fb)
+	}
+	ended := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	bindings = append(bindings, fakegcp.Binding{Role: args[1], Members: []string{args[2]}, Condition: &fakegcp.Condition{
+		Title: "jit-01M8EXPIRED000000000000000", Description: "jit: an earlier grant", Expression: `request.time < timestamp("` + ended + `")`}})
+	ts.Check(gf.SetPolicy(args[0], bindings))
 }

@@ -300,7 +300,25 @@ func (s *Service) Elevate(ctx context.Context, req Request) (*Result, error) {
 		rec.SessionPID, rec.SessionCmd = os.Getpid(), req.Session
 	}
 	s.record(rec, res, req)
+	s.dropSuperseded(res)
 	return res, nil
+}
+
+// dropSuperseded forgets requests for the same target that were awaiting
+// approval: the approved activation has just been granted (the clouds hand
+// back the approved one when it is asked for again).
+func (s *Service) dropSuperseded(res *Result) {
+	if s.Grants == nil || res.Target == nil {
+		return
+	}
+	recs, _ := s.Grants.List()
+	for _, r := range recs {
+		if r.State == grants.StatePending && r.Target == res.Target.Name && r.Principal == res.Principal.ID && r.RequestID != res.RequestID {
+			if err := s.Grants.Delete(r.RequestID); err != nil {
+				s.warn(err.Error())
+			}
+		}
+	}
 }
 
 // record keeps the local record of a grant. A failure does not withhold the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jitaccess/jit/internal/audit"
 	"github.com/jitaccess/jit/internal/grants"
@@ -42,6 +43,15 @@ func (s *Service) Sweep(ctx context.Context) error {
 		if expired {
 			events = append(events, s.recordEvent(audit.EventExpire, r))
 		}
+		// The clouds drop a request nobody approved within a day (GCP PAM:
+		// 24h; Azure PIM: by policy, at most days); jit stops listing it
+		// after PendingLifetime and records that it lapsed.
+		if r.State == grants.StatePending && now.Sub(r.Created) >= PendingLifetime {
+			ev := s.recordEvent(audit.EventExpire, r)
+			ev.Error = "the request awaited approval for " + PendingLifetime.String() + "; jit no longer follows it"
+			events = append(events, ev)
+			expired = true
+		}
 		if len(events) == 0 {
 			continue
 		}
@@ -59,6 +69,10 @@ func (s *Service) Sweep(ctx context.Context) error {
 	}
 	return nil
 }
+
+// PendingLifetime is how long jit keeps a request awaiting approval on
+// record.
+const PendingLifetime = 24 * time.Hour
 
 // Status returns the grants on record, after a Sweep.
 func (s *Service) Status(ctx context.Context) ([]*grants.Record, error) {

@@ -182,7 +182,7 @@ func Start(ctx context.Context, dir string) (*Sandbox, error) {
 			{Name: proj + "/locations/global/entitlements/admin", Eligible: []string{UserEmail}, Admins: []string{UserEmail},
 				Role: "roles/compute.admin", MaxRequestDuration: 4 * time.Hour},
 			{Name: proj + "/locations/global/entitlements/break-glass", Eligible: []string{UserEmail}, Admins: []string{UserEmail},
-				Approvers: []string{"approver@sandbox.jit.example"}, Role: "roles/owner", MaxRequestDuration: 2 * time.Hour},
+				Approvers: []string{"approver@sandbox.jit.example"}, Role: "roles/iam.securityAdmin", MaxRequestDuration: 2 * time.Hour},
 		},
 	})
 	if err != nil {
