@@ -200,3 +200,36 @@ func TestPendingGrantIsRecorded(t *testing.T) {
 		t.Errorf("Revoke of a pending grant = %+v, %v", res, err)
 	}
 }
+
+func TestPendingSupersededAndLapsed(t *testing.T) {
+	svc, p, journal, now := lifecycleService(t)
+	ctx := context.Background()
+	p.GrantErr = &providers.Error{Kind: providers.KindPending, Op: "activate", Hint: "wait", Refs: map[string]string{"request_name": "r1"}}
+	if _, err := svc.Elevate(ctx, elevation.Request{Target: "staging", Duration: time.Hour}); providers.KindOf(err) != providers.KindPending {
+		t.Fatal(err)
+	}
+	// Approved: the next elevation of the target is granted, and the
+	// pending record goes.
+	p.GrantErr = nil
+	res, err := svc.Elevate(ctx, elevation.Request{Target: "staging", Duration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := svc.Status(ctx)
+	if len(recs) != 1 || recs[0].RequestID != res.RequestID {
+		t.Fatalf("records = %+v", recs)
+	}
+	// Never approved: after PendingLifetime jit stops following it.
+	p.GrantErr = &providers.Error{Kind: providers.KindPending, Op: "activate", Hint: "wait", Refs: map[string]string{"request_name": "r2"}}
+	if _, err := svc.Elevate(ctx, elevation.Request{Target: "prod", Duration: time.Hour, Reason: "x", Ticket: "CHG-1"}); providers.KindOf(err) != providers.KindPending {
+		t.Fatal(err)
+	}
+	*now = now.Add(elevation.PendingLifetime + time.Hour)
+	if recs, _ := svc.Status(ctx); len(recs) != 0 {
+		t.Fatalf("records after a day = %+v", recs)
+	}
+	evs, _ := audit.Tail(journal, 2)
+	if evs[1].Event != audit.EventExpire || evs[1].Target != "prod" || !strings.Contains(evs[1].Error, "awaited approval") {
+		t.Errorf("last events = %+v", evs)
+	}
+}
