@@ -4,12 +4,14 @@
 package dev
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,9 +23,9 @@ import (
 	"github.com/jitaccess/jit/internal/cmdutil"
 	"github.com/jitaccess/jit/internal/fakecloud"
 	fakeazure "github.com/jitaccess/jit/internal/fakecloud/azure"
-	fakegcp "github.com/jitaccess/jit/internal/fakecloud/gcp"
 	"github.com/jitaccess/jit/internal/iostreams"
 	"github.com/jitaccess/jit/internal/session"
+	"github.com/jitaccess/jit/providers/gcp/remote"
 )
 
 //go:embed sandbox/*.yaml
@@ -109,7 +111,10 @@ type Sandbox struct {
 	Repo   string
 	STS    *fakecloud.STS
 	Azure  *fakeazure.Server
-	GCP    *fakegcp.Server
+	// gcp is the jit-gcp process serving the fake Google APIs: Google's
+	// gRPC stack stays out of jit (see providers/gcp/remote).
+	gcp    *exec.Cmd
+	gcpURL string
 	BinDir string   // holds a jit that is this binary; put it first in PATH
 	Env    []string // variables a child needs, NAME=value
 }
@@ -120,8 +125,9 @@ func (s *Sandbox) Close() error {
 	if s.Azure != nil {
 		err = errors.Join(err, s.Azure.Close())
 	}
-	if s.GCP != nil {
-		err = errors.Join(err, s.GCP.Close())
+	if s.gcp != nil && s.gcp.Process != nil {
+		_ = s.gcp.Process.Signal(os.Interrupt)
+		_ = s.gcp.Wait()
 	}
 	return err
 }
@@ -167,26 +173,9 @@ func Start(ctx context.Context, dir string) (*Sandbox, error) {
 		return nil, err
 	}
 	gcpToken, gcpRefresh := "ya29.sandbox-"+hex.EncodeToString(b[:8]), "1//sandbox-"+hex.EncodeToString(b[8:16])
-	proj := "projects/" + GCPProject
-	sb.GCP, err = fakegcp.New(fakegcp.Config{
-		Identities: []fakegcp.Identity{
-			{Email: UserEmail, Token: gcpToken, RefreshToken: gcpRefresh},
-			{Email: "approver@sandbox.jit.example", Token: "ya29.sandbox-approver"},
-		},
-		ServiceAccounts: []fakegcp.ServiceAccount{{Email: GCPDeployer, TokenCreators: []string{"user:" + UserEmail}}},
-		Policies: []fakegcp.Policy{{Resource: proj, Bindings: []fakegcp.Binding{
-			{Role: "roles/resourcemanager.projectIamAdmin", Members: []string{"user:" + UserEmail}},
-			{Role: "roles/iam.securityReviewer", Members: []string{"serviceAccount:" + GCPDeployer}},
-		}}},
-		Entitlements: []fakegcp.Entitlement{
-			{Name: proj + "/locations/global/entitlements/admin", Eligible: []string{UserEmail}, Admins: []string{UserEmail},
-				Role: "roles/compute.admin", MaxRequestDuration: 4 * time.Hour},
-			{Name: proj + "/locations/global/entitlements/break-glass", Eligible: []string{UserEmail}, Admins: []string{UserEmail},
-				Approvers: []string{"approver@sandbox.jit.example"}, Role: "roles/iam.securityAdmin", MaxRequestDuration: 2 * time.Hour},
-		},
-	})
+	gcpEnv, err := sb.startGCP(ctx, gcpToken, gcpRefresh)
 	if err != nil {
-		return fail(fmt.Errorf("start fake GCP: %w", err))
+		return fail(err)
 	}
 	if err := sb.writeRepo(ctx); err != nil {
 		return fail(err)
@@ -246,11 +235,11 @@ func Start(ctx context.Context, dir string) (*Sandbox, error) {
 		// the fake's REST endpoints. Google's metadata server is never
 		// probed.
 		"GOOGLE_APPLICATION_CREDENTIALS=" + adcFile,
-		"JIT_PROVIDERS_GCP_ENDPOINTS_RESOURCEMANAGER=" + sb.GCP.GRPCEndpoint(),
-		"JIT_PROVIDERS_GCP_ENDPOINTS_IAMCREDENTIALS=" + sb.GCP.GRPCEndpoint(),
-		"JIT_PROVIDERS_GCP_ENDPOINTS_PRIVILEGEDACCESSMANAGER=" + sb.GCP.GRPCEndpoint(),
-		"JIT_PROVIDERS_GCP_ENDPOINTS_TOKENINFO=" + sb.GCP.TokenInfoURL(),
-		"JIT_PROVIDERS_GCP_ENDPOINTS_TOKEN=" + sb.GCP.TokenURL(),
+		"JIT_PROVIDERS_GCP_ENDPOINTS_RESOURCEMANAGER=" + gcpEnv["FAKE_GCP_GRPC"],
+		"JIT_PROVIDERS_GCP_ENDPOINTS_IAMCREDENTIALS=" + gcpEnv["FAKE_GCP_GRPC"],
+		"JIT_PROVIDERS_GCP_ENDPOINTS_PRIVILEGEDACCESSMANAGER=" + gcpEnv["FAKE_GCP_GRPC"],
+		"JIT_PROVIDERS_GCP_ENDPOINTS_TOKENINFO=" + gcpEnv["FAKE_GCP_TOKENINFO"],
+		"JIT_PROVIDERS_GCP_ENDPOINTS_TOKEN=" + gcpEnv["FAKE_GCP_TOKEN"],
 		"GCE_METADATA_HOST=127.0.0.1:9",
 		"GCE_METADATA_IP=127.0.0.1:9",
 		"NO_GCE_CHECK=true",
@@ -260,7 +249,11 @@ func Start(ctx context.Context, dir string) (*Sandbox, error) {
 		"CLOUDSDK_CORE_PROJECT=" + GCPProject,
 		"CLOUDSDK_AUTH_ACCESS_TOKEN=" + gcpToken,
 	}
-	sb.Env = append(sb.Env, sb.GCP.GcloudEnv()...)
+	for k, v := range gcpEnv {
+		if strings.HasPrefix(k, "CLOUDSDK_") {
+			sb.Env = append(sb.Env, k+"="+v)
+		}
+	}
 	return sb, nil
 }
 
@@ -358,7 +351,7 @@ func run(ctx context.Context, o *Options) error {
   policy repo   %s (edit jit.yaml and commit to change the policy)
   you are       %s (AWS) and %s (Azure, GCP)
   try           jit targets · jit elevate sandbox-admin --for 15m -r demo -- jit whoami · jit audit tail
-`, dir, sb.STS.URL(), sb.Azure.URL(), sb.GCP.HTTPURL(), sb.Repo, UserARN, UserEmail)
+`, dir, sb.STS.URL(), sb.Azure.URL(), sb.gcpURL, sb.Repo, UserARN, UserEmail)
 		if len(o.Command) == 0 {
 			fmt.Fprintln(o.IO.ErrOut, "  type exit to leave the sandbox")
 		}
@@ -373,4 +366,58 @@ func run(ctx context.Context, o *Options) error {
 		return &cmdutil.ExitError{Code: r.ExitCode}
 	}
 	return nil
+}
+
+// startGCP runs the sandbox's fake Google APIs in jit-gcp and returns the
+// addresses it reports (FAKE_GCP_* and gcloud's endpoint overrides).
+func (sb *Sandbox) startGCP(ctx context.Context, token, refresh string) (map[string]string, error) {
+	exe, err := remote.FindExecutable()
+	if err != nil {
+		return nil, cmdutil.WithHint(fmt.Errorf("the sandbox's GCP needs %s: %w", remote.Executable, err),
+			"build it with make build, or install it next to jit")
+	}
+	proj := "projects/" + GCPProject
+	cfg := fmt.Sprintf(`identities:
+  - {email: %q, token: %q, refresh_token: %q}
+  - {email: approver@sandbox.jit.example, token: ya29.sandbox-approver}
+service_accounts:
+  - {email: %q, token_creators: ["user:%s"]}
+policies:
+  - resource: %s
+    bindings:
+      - {role: roles/resourcemanager.projectIamAdmin, members: ["user:%s"]}
+      - {role: roles/iam.securityReviewer, members: ["serviceAccount:%s"]}
+entitlements:
+  - {name: %s/locations/global/entitlements/admin, eligible: [%q], admins: [%q], role: roles/compute.admin, max_request_duration: 4h}
+  - {name: %s/locations/global/entitlements/break-glass, eligible: [%q], admins: [%q], approvers: [approver@sandbox.jit.example], role: roles/iam.securityAdmin, max_request_duration: 2h}
+`, UserEmail, token, refresh, GCPDeployer, UserEmail, proj, UserEmail, GCPDeployer, proj, UserEmail, UserEmail, proj, UserEmail, UserEmail)
+	cfgFile := filepath.Join(sb.Dir, "gcp-fake.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, "fake", "-config", cfgFile)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the fake GCP: %w", err)
+	}
+	sb.gcp = cmd
+	env := map[string]string{}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if ok {
+			env[k] = v
+		}
+		if env["FAKE_GCP_GRPC"] != "" && env["FAKE_GCP_TOKEN"] != "" && env["CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS"] != "" {
+			sb.gcpURL = env["FAKE_GCP_HTTP"]
+			go func() { _, _ = io.Copy(io.Discard, out) }()
+			return env, nil
+		}
+	}
+	return nil, fmt.Errorf("the fake GCP did not start: %s", strings.TrimSpace(stderr.String()))
 }

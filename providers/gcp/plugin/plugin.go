@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	fakegcp "github.com/jitaccess/jit/internal/fakecloud/gcp"
 	"github.com/jitaccess/jit/providers"
 	"github.com/jitaccess/jit/providers/gcp"
 	"github.com/jitaccess/jit/providers/gcp/remote"
@@ -19,9 +20,20 @@ import (
 
 // Main runs one call and returns the exit status: 0 when a reply (possibly
 // an error reply) was written, 1 when the call could not be read.
+//
+// `jit-gcp fake -config FILE` instead serves the fake Google APIs of the
+// jit dev sandbox until it is stopped: the fake links gRPC too, so it lives
+// here rather than in jit.
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "fake" {
+		if err := fakegcp.Run(ctx, os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, remote.Executable+":", err)
+			return 1
+		}
+		return 0
+	}
 	return Serve(ctx, os.Stdin, os.Stdout, os.Stderr)
 }
 

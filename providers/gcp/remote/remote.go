@@ -255,6 +255,12 @@ func (p *Provider) exe() (string, error) {
 	if p.Exe != "" {
 		return p.Exe, nil
 	}
+	return FindExecutable()
+}
+
+// FindExecutable finds jit-gcp: next to the running jit (symlinks
+// resolved), then in PATH.
+func FindExecutable() (string, error) {
 	name := Executable
 	if runtime.GOOS == "windows" {
 		name += ".exe"
