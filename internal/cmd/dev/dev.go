@@ -115,8 +115,10 @@ type Sandbox struct {
 	// gRPC stack stays out of jit (see providers/gcp/remote).
 	gcp    *exec.Cmd
 	gcpURL string
-	BinDir string   // holds a jit that is this binary; put it first in PATH
-	Env    []string // variables a child needs, NAME=value
+	// Warnings are what the sandbox could not set up.
+	Warnings []string
+	BinDir   string   // holds a jit that is this binary; put it first in PATH
+	Env      []string // variables a child needs, NAME=value
 }
 
 // Close stops the fake clouds.
@@ -174,7 +176,11 @@ func Start(ctx context.Context, dir string) (*Sandbox, error) {
 	}
 	gcpToken, gcpRefresh := "ya29.sandbox-"+hex.EncodeToString(b[:8]), "1//sandbox-"+hex.EncodeToString(b[8:16])
 	gcpEnv, err := sb.startGCP(ctx, gcpToken, gcpRefresh)
-	if err != nil {
+	if errors.Is(err, errNoJitGCP) {
+		// The rest of the sandbox works without it; GCP targets then say
+		// what is missing when used.
+		sb.Warnings = append(sb.Warnings, err.Error()+"; the gcp-* targets will not work")
+	} else if err != nil {
 		return fail(err)
 	}
 	if err := sb.writeRepo(ctx); err != nil {
@@ -352,6 +358,9 @@ func run(ctx context.Context, o *Options) error {
   you are       %s (AWS) and %s (Azure, GCP)
   try           jit targets · jit elevate sandbox-admin --for 15m -r demo -- jit whoami · jit audit tail
 `, dir, sb.STS.URL(), sb.Azure.URL(), sb.gcpURL, sb.Repo, UserARN, UserEmail)
+		for _, w := range sb.Warnings {
+			fmt.Fprintln(o.IO.ErrOut, "  warning       "+w)
+		}
 		if len(o.Command) == 0 {
 			fmt.Fprintln(o.IO.ErrOut, "  type exit to leave the sandbox")
 		}
@@ -368,13 +377,14 @@ func run(ctx context.Context, o *Options) error {
 	return nil
 }
 
+var errNoJitGCP = errors.New("the sandbox's GCP needs " + remote.Executable)
+
 // startGCP runs the sandbox's fake Google APIs in jit-gcp and returns the
 // addresses it reports (FAKE_GCP_* and gcloud's endpoint overrides).
 func (sb *Sandbox) startGCP(ctx context.Context, token, refresh string) (map[string]string, error) {
 	exe, err := remote.FindExecutable()
 	if err != nil {
-		return nil, cmdutil.WithHint(fmt.Errorf("the sandbox's GCP needs %s: %w", remote.Executable, err),
-			"build it with make build, or install it next to jit")
+		return nil, fmt.Errorf("%w: %v (make build builds it)", errNoJitGCP, err)
 	}
 	proj := "projects/" + GCPProject
 	cfg := fmt.Sprintf(`identities:
