@@ -28,17 +28,35 @@ step "The same credentials for the current shell" \
 step "A denial, with its reason: production allows at most an hour" \
   'jit elevate prod --for 2h --reason "demo" --ticket CHG-42 -- true'
 jit elevate prod --for 2h --reason "demo" --ticket CHG-42 -- true
-echo "exit status: $? (3: denied by policy; nothing was asked of AWS)"
+echo "exit status: $? (denied by policy; nothing was asked of AWS)"
 
 step "A requirement the rule states: production needs a change ticket" \
   'jit elevate prod --for 30m --reason "demo" -- true'
 jit elevate prod --for 30m --reason "demo" -- true
-echo "exit status: $? (64: usage; on a terminal jit would have asked for the ticket)"
+echo "exit status: $? (usage; on a terminal jit would have asked for the ticket)"
 
 step "And a denial by policy (exit 3): no rule grants billing" \
   'jit elevate billing --for 15m --reason "demo" -- true'
 jit elevate billing --for 15m --reason "demo" -- true
 echo "exit status: $?"
+
+step "Azure: a PIM activation of Contributor, for 30 minutes" \
+  'jit elevate azure-contributor --for 30m --reason "demo" -- sh -c '"'"'echo "subscription $AZURE_SUBSCRIPTION_ID"'"'"
+jit elevate azure-contributor --for 30m --reason "demo" -- sh -c 'echo "subscription $AZURE_SUBSCRIPTION_ID"'
+
+step "Azure: Owner needs an approver — jit does not wait (exit 5)" \
+  'jit elevate azure-owner --for 1h --reason "demo" -- true'
+jit elevate azure-owner --for 1h --reason "demo" -- true
+echo "exit status: $? (pending approval)"
+
+step "GCP: a time-bound IAM binding, then a service account's token" \
+  'jit elevate gcp-iam-reviewer --for 1h -r demo -- true; jit env gcp-deployer --for 15m -r demo'
+jit elevate gcp-iam-reviewer --for 1h -r demo -- true && echo "binding added, with the condition request.time < its expiry"
+jit env gcp-deployer --for 15m -r demo | sed -n 's/^export \([A-Z_]*TOKEN\)=.*/export \1=(a short-lived token, not shown)/p'
+
+step "What is active, and what revoke can do about it" 'jit status; jit revoke gcp-iam-reviewer'
+jit status
+jit revoke gcp-iam-reviewer
 
 step "Why? jit explains the decision rule by rule" \
   'jit policy explain prod --for 2h --reason demo --ticket CHG-42'
