@@ -26,18 +26,19 @@ func Canonical(v any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("canonical json: %w", err)
 	}
-	return appendCanonical(nil, tree, ""), nil
+	return appendCanonical(nil, tree, false), nil
 }
 
 // ComputeHash returns the hash the journal records for e: lowercase hex
 // SHA-256 over e.Prev followed by the canonical JSON of e without its `hash`
-// member. e.Hash is ignored, so the result can be compared with it.
+// and `sig` members. e.Hash and e.Sig are ignored, so the result can be
+// compared with e.Hash.
 func ComputeHash(e *Event) (string, error) {
 	tree, err := eventTree(e)
 	if err != nil {
 		return "", err
 	}
-	return chainHash(e.Prev, appendCanonical(nil, tree, "hash")), nil
+	return chainHash(e.Prev, appendCanonical(nil, tree, true)), nil
 }
 
 // eventTree is e as the generic value its canonical form is written from.
@@ -81,15 +82,19 @@ func parseJSON(data []byte) (any, error) {
 	return v, nil
 }
 
+// unhashed reports the members of an event that its hash does not cover:
+// the hash itself, and the signature made from it.
+func unhashed(key string) bool { return key == "hash" || key == "sig" }
+
 // appendCanonical appends the canonical form of a value produced by
-// parseJSON. skip names a member of the top-level object to leave out ("" for
-// none); nested objects keep every member.
-func appendCanonical(dst []byte, v any, skip string) []byte {
+// parseJSON. hashed leaves out the members of the top-level object that the
+// chain hash does not cover (see unhashed); nested objects keep every member.
+func appendCanonical(dst []byte, v any, hashed bool) []byte {
 	switch v := v.(type) {
 	case map[string]any:
 		keys := make([]string, 0, len(v))
 		for k := range v {
-			if skip == "" || k != skip {
+			if !hashed || !unhashed(k) {
 				keys = append(keys, k)
 			}
 		}
@@ -101,7 +106,7 @@ func appendCanonical(dst []byte, v any, skip string) []byte {
 			}
 			dst = appendString(dst, k)
 			dst = append(dst, ':')
-			dst = appendCanonical(dst, v[k], "")
+			dst = appendCanonical(dst, v[k], false)
 		}
 		return append(dst, '}')
 	case []any:
@@ -110,7 +115,7 @@ func appendCanonical(dst []byte, v any, skip string) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendCanonical(dst, e, "")
+			dst = appendCanonical(dst, e, false)
 		}
 		return append(dst, ']')
 	case string:

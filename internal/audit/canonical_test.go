@@ -182,12 +182,12 @@ func FuzzCanonical(f *testing.F) {
 		if err != nil {
 			return
 		}
-		c1 := appendCanonical(nil, v, "")
+		c1 := appendCanonical(nil, v, false)
 		v2, err := parseJSON(c1)
 		if err != nil {
 			t.Fatalf("canonical form %q of %q does not parse: %v", c1, data, err)
 		}
-		c2 := appendCanonical(nil, v2, "")
+		c2 := appendCanonical(nil, v2, false)
 		if !bytes.Equal(c1, c2) {
 			t.Fatalf("canonical form not stable:\n%q\n%q", c1, c2)
 		}

@@ -54,6 +54,14 @@ type Event struct {
 
 	Prev string `json:"prev"`
 	Hash string `json:"hash,omitempty"`
+	// Key is the SSH SHA256 fingerprint ("SHA256:…") of the Ed25519 key
+	// that signed the event, when the journal signs. It is part of the
+	// hashed content, so it cannot be changed without breaking the chain.
+	Key string `json:"key,omitempty"`
+	// Sig is the standard base64 Ed25519 signature, by the key Key names,
+	// of the 64 ASCII hex digits of Hash. Like Hash, it is left out of the
+	// hashed content (it is made from the hash).
+	Sig string `json:"sig,omitempty"`
 }
 
 // Principal is the caller as recorded.

@@ -69,15 +69,25 @@ const (
 // `seq` is 1 on the first line and one more on each following line. `prev` is
 // the `hash` of the line before, and "" on the first line. `hash` is
 //
-//	lowercase hex( SHA-256( prev || canonical JSON of the event without its "hash" member ) )
+//	lowercase hex( SHA-256( prev || canonical JSON of the event without its "hash" and "sig" members ) )
 //
 // where prev is the bytes of the `prev` string (64 ASCII hex digits, or
 // nothing on the first line) and the JSON is the line with the `"hash":"…"`
-// member and its separating comma removed (it still contains `prev`). To
+// member (and `"sig":"…"`, if any) and their separating commas removed (it
+// still contains `prev`, and `key` if any). To
 // verify a journal independently: for each line, check that it is the
 // canonical serialisation of what it parses to, recompute the hash this way
 // and compare it with `hash`, and check that `prev` equals the previous
 // line's `hash` and `seq` the previous `seq` plus one.
+//
+// # Signatures
+//
+// A journal with a [Signer] adds two members to every event: `key`, the
+// signer's SSH SHA256 fingerprint ("SHA256:" and 43 base64 characters),
+// which is hashed like any other member, and `sig`, the standard base64
+// (with padding) Ed25519 signature of the 64 ASCII hex digits of `hash`,
+// which is not. Since each hash covers every event before it, a valid
+// signature on a line vouches for the whole journal up to that line.
 //
 // # Head
 //
@@ -117,6 +127,8 @@ type Journal struct {
 	Warn func(msg string)
 	// Now, if not nil, replaces time.Now as the time of events that have none.
 	Now func() time.Time
+	// Signer, if not nil, signs every event appended (its `key` and `sig`).
+	Signer *Signer
 
 	mu sync.Mutex
 	// noSync skips fsync; benchmarks use it to measure everything else.
@@ -135,7 +147,8 @@ func OpenJournal(path string) *Journal {
 // Append completes each event and appends them to the journal, in order, as
 // one write, then syncs the file to disk. It fills in Schema, ID (see
 // [NewID]) and Time (now) when they are empty, converts Time and ExpiresAt to
-// UTC, and always sets Seq, Prev and Hash. Nothing else is added.
+// UTC, and always sets Seq, Prev, Hash, Key and Sig (the last two empty
+// unless the journal has a Signer). Nothing else is added.
 //
 // Appends from goroutines and from other processes are serialised by an
 // exclusive lock on `<path>.lock`, so the chain never forks or interleaves.
@@ -295,14 +308,21 @@ func (j *Journal) encode(events []*Event, last tip) ([]byte, tip, error) {
 		if e.ID == "" {
 			e.ID = NewID(e.Time)
 		}
-		e.Seq, e.Prev, e.Hash = last.Seq+1, last.Hash, ""
+		e.Seq, e.Prev, e.Hash, e.Key, e.Sig = last.Seq+1, last.Hash, "", "", ""
+		if j.Signer != nil {
+			e.Key = j.Signer.Fingerprint()
+		}
 		tree, err := eventTree(e)
 		if err != nil {
 			return nil, tip{}, err
 		}
-		e.Hash = chainHash(e.Prev, appendCanonical(nil, tree, "hash"))
+		e.Hash = chainHash(e.Prev, appendCanonical(nil, tree, true))
 		tree["hash"] = e.Hash
-		buf = append(appendCanonical(buf, tree, ""), '\n')
+		if j.Signer != nil {
+			e.Sig = j.Signer.sign(e.Hash)
+			tree["sig"] = e.Sig
+		}
+		buf = append(appendCanonical(buf, tree, false), '\n')
 		last = tip{Seq: e.Seq, Hash: e.Hash}
 	}
 	return buf, last, nil

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,27 +12,17 @@ import (
 	"sync"
 )
 
-// Sink receives copies of events already appended to the local journal.
-// Write delivers one event and returns only once the sink has accepted it
-// (for a `required` sink, that acceptance is what elevation waits for).
-// Implementations must be safe for concurrent use.
-type Sink interface {
-	Write(ctx context.Context, e *Event) error
-	// Close releases the sink's resources; Write after Close fails.
-	Close() error
-	// Name identifies the sink in messages, e.g. "file:/var/log/jit/audit.jsonl".
-	Name() string
-}
-
 // FileGenerations is how many rotated files a FileSink keeps: `<path>.1`
 // (the newest) to `<path>.5`.
 const FileGenerations = 5
 
-// FileSink appends each event's canonical line to a file: the journal's own
-// bytes, so each copied line keeps the hash that ties it to the journal. It
-// creates the file with mode 0600 and its directories with 0700, and syncs
-// the file on every Write. Several processes may share the file: writes and
-// rotation take an flock on `<path>.lock`.
+// FileSink is the `file` sink: it appends each record's line, the journal's
+// own bytes, to a file, so that the copy verifies like the journal (with
+// `jit audit verify --copy`, as rotation starts files mid-journal). It
+// creates the file with mode 0600 and its directories with 0700, writes
+// each batch with one write and syncs it before Send returns. Several
+// processes may share the file: writes and rotation take an flock on
+// `<path>.lock`.
 type FileSink struct {
 	path    string
 	maxSize int64
@@ -40,39 +31,47 @@ type FileSink struct {
 	lock   *os.File // opened lazily, kept open
 	f      *os.File
 	closed bool
+	buf    []byte
+	// noSync skips fsync; benchmarks use it to measure everything else.
+	noSync bool
 }
 
-// NewFileSink returns a sink writing to path. When maxSize > 0, a Write that
-// would take the file past maxSize bytes first rotates it: `<path>.1` becomes
-// `<path>.2` and so on, the oldest beyond FileGenerations is dropped, and the
-// file becomes `<path>.1`. It does no I/O until the first Write.
+var _ BatchSink = (*FileSink)(nil)
+
+// NewFileSink returns a sink writing to path. When maxSize > 0, a batch
+// that would take the file past maxSize bytes first rotates it: `<path>.1`
+// becomes `<path>.2` and so on, the oldest beyond FileGenerations is
+// dropped, and the file becomes `<path>.1`. A batch is never split across
+// files. It does no I/O until the first Send.
 func NewFileSink(path string, maxSize int64) *FileSink {
 	return &FileSink{path: path, maxSize: maxSize}
 }
 
-// Name returns "file:" and the path.
-func (s *FileSink) Name() string { return "file:" + s.path }
+// Name returns "file " and the path.
+func (s *FileSink) Name() string { return "file " + s.path }
 
-// Write appends e's canonical line and syncs the file.
-func (s *FileSink) Write(ctx context.Context, e *Event) error {
+// Send appends the batch's lines and syncs the file.
+func (s *FileSink) Send(ctx context.Context, batch []Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", s.Name(), err)
 	}
-	if e == nil {
-		return fmt.Errorf("%s: no event", s.Name())
-	}
-	line, err := Canonical(e)
-	if err != nil {
-		return fmt.Errorf("%s: %w", s.Name(), err)
-	}
-	line = append(line, '\n')
-
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return fmt.Errorf("%s: write after close", s.Name())
+		return fmt.Errorf("%s: send after close", s.Name())
 	}
-	if err := s.write(line); err != nil {
+	if len(batch) == 0 {
+		return nil
+	}
+	buf := s.buf[:0]
+	for i, r := range batch {
+		if len(r.Line) == 0 || bytes.IndexByte(r.Line, '\n') >= 0 {
+			return fmt.Errorf("%s: record %d (seq %d) is not one journal line", s.Name(), i+1, r.Seq)
+		}
+		buf = append(append(buf, r.Line...), '\n')
+	}
+	s.buf = buf
+	if err := s.write(buf); err != nil {
 		return fmt.Errorf("%s: %w", s.Name(), err)
 	}
 	return nil
@@ -97,21 +96,27 @@ func (s *FileSink) write(line []byte) error {
 	if err := s.open(); err != nil {
 		return err
 	}
-	if s.maxSize > 0 {
-		fi, err := s.f.Stat()
-		if err != nil {
-			return err
-		}
-		if fi.Size() > 0 && fi.Size()+int64(len(line)) > s.maxSize {
-			if err := s.rotate(); err != nil {
-				return fmt.Errorf("rotate: %w", err)
-			}
-		}
-	}
-	if _, err := s.f.Write(line); err != nil {
+	fi, err := s.f.Stat()
+	if err != nil {
 		return err
 	}
-	return s.f.Sync()
+	size := fi.Size()
+	if s.maxSize > 0 && size > 0 && size+int64(len(line)) > s.maxSize {
+		if err := s.rotate(); err != nil {
+			return fmt.Errorf("rotate: %w", err)
+		}
+		size = 0
+	}
+	if _, err := s.f.Write(line); err != nil {
+		// A partial batch would leave a torn line in the copy; the whole
+		// batch is sent again.
+		_ = s.f.Truncate(size)
+		return err
+	}
+	if s.noSync {
+		return nil
+	}
+	return syncData(s.f)
 }
 
 // open (re)opens the file unless the one held is still the one at the path:

@@ -13,7 +13,15 @@ import (
 	"testing"
 )
 
-var _ Sink = (*FileSink)(nil)
+// rec is the record of an event: its canonical line.
+func rec(t testing.TB, e *Event) Record {
+	t.Helper()
+	line, err := Canonical(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Record{Seq: e.Seq, Line: line, Event: e}
+}
 
 func TestFileSinkCopiesJournal(t *testing.T) {
 	dir := t.TempDir()
@@ -21,20 +29,28 @@ func TestFileSinkCopiesJournal(t *testing.T) {
 	spath := filepath.Join(dir, "var", "log", "jit", "audit.jsonl")
 	j := OpenJournal(jpath)
 	s := NewFileSink(spath, 0)
-	if s.Name() != "file:"+spath {
+	if s.Name() != "file "+spath {
 		t.Errorf("Name() = %q", s.Name())
 	}
 	if _, err := os.Stat(filepath.Join(dir, "var")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal("NewFileSink did I/O")
 	}
-	for i := range 5 {
-		e := newEvent(i)
-		if err := j.Append(e); err != nil {
+	// Batches of 1, 2 and 3 events.
+	for _, n := range []int{1, 2, 3} {
+		var batch []Record
+		for i := range n {
+			e := newEvent(i)
+			if err := j.Append(e); err != nil {
+				t.Fatal(err)
+			}
+			batch = append(batch, rec(t, e))
+		}
+		if err := s.Send(context.Background(), batch); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Write(context.Background(), e); err != nil {
-			t.Fatal(err)
-		}
+	}
+	if err := s.Send(context.Background(), nil); err != nil {
+		t.Errorf("empty batch: %v", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -58,8 +74,24 @@ func TestFileSinkCopiesJournal(t *testing.T) {
 			t.Errorf("%s: %v, want mode %v", p, err, mode)
 		}
 	}
-	if err := s.Write(context.Background(), newEvent(9)); err == nil || !strings.Contains(err.Error(), "after close") {
-		t.Errorf("Write after Close = %v", err)
+	if err := s.Send(context.Background(), []Record{rec(t, newEvent(9))}); err == nil || !strings.Contains(err.Error(), "after close") {
+		t.Errorf("Send after Close = %v", err)
+	}
+}
+
+func TestFileSinkRejectsNonLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sink.jsonl")
+	s := NewFileSink(path, 0)
+	defer s.Close()
+	good := rec(t, newEvent(1))
+	for _, bad := range [][]byte{nil, []byte("{\"a\":1}\n{\"b\":2}")} {
+		err := s.Send(context.Background(), []Record{good, {Seq: 2, Line: bad}})
+		if err == nil || !strings.Contains(err.Error(), "record 2 (seq 2) is not one journal line") {
+			t.Errorf("Send(%q) = %v", bad, err)
+		}
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("a refused batch was partly written")
 	}
 }
 
@@ -69,11 +101,11 @@ func TestFileSinkCancelled(t *testing.T) {
 	defer s.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.Write(ctx, newEvent(0)); !errors.Is(err, context.Canceled) {
-		t.Errorf("Write = %v, want context.Canceled", err)
+	if err := s.Send(ctx, []Record{rec(t, newEvent(0))}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Send = %v, want context.Canceled", err)
 	}
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-		t.Error("cancelled Write created the file")
+		t.Error("cancelled Send created the file")
 	}
 }
 
@@ -87,7 +119,7 @@ func TestFileSinkRotation(t *testing.T) {
 	const writes = perFile*(FileGenerations+1) + 2 // fills every generation and starts a new file
 	for i := 1; i <= writes; i++ {
 		e.Seq = uint64(i)
-		if err := s.Write(context.Background(), e); err != nil {
+		if err := s.Send(context.Background(), []Record{rec(t, e)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,7 +166,7 @@ func TestFileSinkShared(t *testing.T) {
 		defer s.Close()
 		wg.Go(func() {
 			for i := range each {
-				errs <- s.Write(context.Background(), &Event{Event: EventRequest, RequestID: fmt.Sprintf("w%d-%d", w, i)})
+				errs <- s.Send(context.Background(), []Record{rec(t, &Event{Event: EventRequest, RequestID: fmt.Sprintf("w%d-%d", w, i)})})
 			}
 		})
 	}
@@ -169,5 +201,27 @@ func TestFileSinkShared(t *testing.T) {
 	// 120 lines of about 105 bytes fill 4 of the 6 files: none was dropped.
 	if len(seen) != sinks*each {
 		t.Errorf("found %d lines, want %d", len(seen), sinks*each)
+	}
+}
+
+// A batch that would overflow the file goes whole into a new one.
+func TestFileSinkRotatesWholeBatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sink.jsonl")
+	var batch []Record
+	for i := 1; i <= 4; i++ {
+		batch = append(batch, rec(t, &Event{Event: EventRequest, ID: "x", Seq: uint64(i)}))
+	}
+	lineLen := int64(len(batch[0].Line) + 1)
+	s := NewFileSink(path, 6*lineLen)
+	defer s.Close()
+	for range 2 {
+		if err := s.Send(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{path, path + ".1"} {
+		if n := strings.Count(string(must(os.ReadFile(p))), "\n"); n != 4 {
+			t.Errorf("%s has %d lines, want the 4 of one batch", p, n)
+		}
 	}
 }

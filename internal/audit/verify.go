@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -42,6 +43,16 @@ const (
 	KindTruncated Kind = "truncated"
 	// KindHead: the head file is missing, unreadable or names another event.
 	KindHead Kind = "head"
+	// KindUnsigned: a line lacks a signature although it should have one:
+	// it has a `key` but no `sig` (the signature was removed), or, when
+	// keys are given, it follows a signed line or no line is signed.
+	KindUnsigned Kind = "unsigned"
+	// KindBadSignature: `sig` is malformed, has no `key`, or does not
+	// verify against the hash with the key it names.
+	KindBadSignature Kind = "bad signature"
+	// KindUnknownKey: the line is signed by a key that is not among those
+	// given.
+	KindUnknownKey Kind = "unknown key"
 )
 
 // MaxProblems caps Report.Problems; further problems are only counted.
@@ -79,6 +90,27 @@ type Report struct {
 	Problems []Problem `json:"problems"`
 	// Omitted counts problems found beyond MaxProblems.
 	Omitted int `json:"omitted,omitempty"`
+
+	// Partial is set when a copy (VerifyOptions.Copy) does not begin at
+	// seq 1: it was verified from its first line, whose link to the events
+	// before it is taken on trust.
+	Partial bool `json:"partial,omitempty"`
+	// Repeats counts lines of a copy that repeat an earlier line exactly
+	// (a batch delivered again); they are not problems.
+	Repeats int `json:"repeats,omitempty"`
+
+	// Signed counts the events that carry a signature; FirstSigned is the
+	// line of the first (0 when none). SignaturesChecked is set when keys
+	// were given and each signature was checked against them; otherwise
+	// only their form was.
+	Signed            int  `json:"signed"`
+	FirstSigned       int  `json:"first_signed_line,omitempty"`
+	SignaturesChecked bool `json:"signatures_checked"`
+	// UnsignedBefore counts the events before the first signed one when
+	// signatures were checked: written before signing was turned on, and
+	// vouched for by the first signature, which covers them through the
+	// chain.
+	UnsignedBefore int `json:"unsigned_before,omitempty"`
 }
 
 // OK reports whether the journal has no problem.
@@ -95,7 +127,32 @@ func (r *Report) OK() bool { return len(r.Problems) == 0 && r.Omitted == 0 }
 //
 // A reader cannot show that events were cut off its end: [VerifyFile] can.
 func Verify(r io.Reader) (*Report, error) {
-	v := newVerifier(nil)
+	return VerifyReader(r, VerifyOptions{})
+}
+
+// VerifyOptions select what [VerifyReader] and [VerifyFileWith] check
+// beyond the chain.
+type VerifyOptions struct {
+	// Keys, when not nil, are the public keys whose signatures are
+	// accepted. Every signed line's signature is then checked; a line
+	// signed by another key, a line without a signature after a signed
+	// one, and an input with no signed line at all are problems. Without
+	// keys, signatures are checked for form only.
+	Keys *KeyRing
+	// Copy verifies a sink's copy rather than a journal: it may begin at
+	// any seq (its first line's prev is taken on trust, and the report
+	// says so), an exact repeat of an earlier line (a batch a sink
+	// received twice, as at-least-once delivery allows) is counted in
+	// Report.Repeats instead of reported, and there is no head file.
+	Copy bool
+}
+
+// VerifyReader verifies the lines read from r like [Verify], with the
+// checks o selects. r may be the concatenation of several pieces, such as
+// the objects an s3 sink wrote, in order; each piece must end with a
+// newline.
+func VerifyReader(r io.Reader, o VerifyOptions) (*Report, error) {
+	v := newVerifier(nil, o)
 	if err := v.read(r); err != nil {
 		return nil, err
 	}
@@ -107,6 +164,25 @@ func Verify(r io.Reader) (*Report, error) {
 // off the end ([KindTruncated]) and a missing or contradicting head
 // ([KindHead]). It creates nothing, and waits for a running Append to finish.
 func VerifyFile(path string) (*Report, error) {
+	return VerifyFileWith(path, VerifyOptions{})
+}
+
+// VerifyFileWith is [VerifyFile] with the checks o selects. With o.Copy the
+// file is a sink's copy, which has no head: it is verified like
+// [VerifyReader] does.
+func VerifyFileWith(path string, o VerifyOptions) (*Report, error) {
+	if o.Copy {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("verify audit copy: %w", err)
+		}
+		defer f.Close()
+		rep, err := VerifyReader(f, o)
+		if err != nil {
+			return nil, fmt.Errorf("verify audit copy %s: %w", path, err)
+		}
+		return rep, nil
+	}
 	if lf, err := os.Open(path + lockSuffix); err == nil {
 		defer lf.Close()
 		// Best effort: without the lock the worst case is a torn last line
@@ -126,7 +202,7 @@ func VerifyFile(path string) (*Report, error) {
 	if haveHead {
 		want = &head
 	}
-	v := newVerifier(want)
+	v := newVerifier(want, o)
 	if err := v.read(f); err != nil {
 		return nil, fmt.Errorf("verify audit journal %s: %w", path, err)
 	}
@@ -189,20 +265,38 @@ type verifier struct {
 	headLine int
 	headHash string
 	scratch  []byte
+	opts     VerifyOptions
+	// canonical is whether the line being linked is in canonical form.
+	canonical bool
 }
 
-func newVerifier(head *tip) *verifier {
+func newVerifier(head *tip, o VerifyOptions) *verifier {
 	return &verifier{
-		rep:    Report{Problems: []Problem{}},
+		rep:    Report{Problems: []Problem{}, SignaturesChecked: o.Keys != nil},
 		byHash: map[[32]byte]int{},
 		bySeq:  map[uint64]int{},
 		head:   head,
+		opts:   o,
 	}
 }
 
 func (v *verifier) finish() *Report {
 	v.rep.Last = v.last.seq
+	if v.opts.Keys != nil && v.rep.Events > 0 && v.rep.Signed == 0 {
+		v.add(0, 0, KindUnsigned, fmt.Sprintf("no event is signed, but signatures by %s were expected", keysDesc(v.opts.Keys)))
+	}
 	return &v.rep
+}
+
+func keysDesc(k *KeyRing) string {
+	fps := k.Fingerprints()
+	switch len(fps) {
+	case 0:
+		return "the given keys (none could be read)"
+	case 1:
+		return fps[0]
+	}
+	return fmt.Sprintf("one of %d keys", len(fps))
 }
 
 // add records a problem and returns its index in Problems, or -1 when the
@@ -296,17 +390,73 @@ func (v *verifier) check(line []byte, n int, torn bool) {
 	if v.rep.Events == 1 {
 		v.rep.First = seq
 	}
-	v.scratch = appendCanonical(v.scratch[:0], obj, "")
+	v.scratch = appendCanonical(v.scratch[:0], obj, false)
+	canonical := true
 	if i := firstDiff(v.scratch, line); i >= 0 {
+		canonical = false
 		v.add(n, seq, KindNotCanonical, fmt.Sprintf("byte %d differs from the canonical form of the line's content: the line was changed", i+1))
 	}
-	v.scratch = appendCanonical(v.scratch[:0], obj, "hash")
+	v.scratch = appendCanonical(v.scratch[:0], obj, true)
 	computed := chainHash(prev, v.scratch)
 	edited := computed != hash
 	if edited {
 		v.add(n, seq, KindEdited, "the hash does not match the content: the line was changed after it was written")
 	}
+	v.checkSignature(obj, n, seq, hash)
+	v.canonical = canonical
 	v.link(n, seq, prev, hash, computed, edited)
+}
+
+// checkSignature checks a line's `key` and `sig`: their form always, the
+// signature itself when keys were given.
+func (v *verifier) checkSignature(obj map[string]any, n int, seq uint64, hash string) {
+	rawKey, hasKey := obj["key"]
+	rawSig, hasSig := obj["sig"]
+	key, keyOK := rawKey.(string)
+	sig, sigOK := rawSig.(string)
+	switch {
+	case !hasKey && !hasSig:
+		if v.opts.Keys == nil {
+			return
+		}
+		if v.rep.FirstSigned > 0 {
+			v.add(n, seq, KindUnsigned, fmt.Sprintf("not signed, although line %d was: signing was turned off, or the line was inserted", v.rep.FirstSigned))
+		} else {
+			v.rep.UnsignedBefore++
+		}
+		return
+	case hasKey && !hasSig:
+		v.add(n, seq, KindUnsigned, "has a key but no signature: the signature was removed")
+		return
+	}
+	v.rep.Signed++
+	if v.rep.FirstSigned == 0 {
+		v.rep.FirstSigned = n
+	}
+	switch {
+	case !hasKey || !keyOK || !validFingerprint(key):
+		v.add(n, seq, KindBadSignature, `the signature has no valid "key" (an SSH SHA256 fingerprint) naming its key`)
+		return
+	case !sigOK:
+		v.add(n, seq, KindBadSignature, "sig is not a string")
+		return
+	}
+	raw, ok := decodeSig(sig)
+	if !ok {
+		v.add(n, seq, KindBadSignature, "sig is not the base64 of a 64-byte Ed25519 signature")
+		return
+	}
+	if v.opts.Keys == nil {
+		return
+	}
+	pub, known := v.opts.Keys.get(key)
+	if !known {
+		v.add(n, seq, KindUnknownKey, fmt.Sprintf("signed by %s, which is not among the keys given", key))
+		return
+	}
+	if !ed25519.Verify(pub, []byte(hash), raw) {
+		v.add(n, seq, KindBadSignature, fmt.Sprintf("the signature is not %s's signature of the hash: the hash or the signature was changed", key))
+	}
 }
 
 func firstDiff(a, b []byte) int {
@@ -351,6 +501,12 @@ func hashKey(h string) (k [32]byte, ok bool) {
 func (v *verifier) link(n int, seq uint64, prev, hash, computed string, edited bool) {
 	key, _ := hashKey(hash)
 	if k, dup := v.byHash[key]; dup {
+		if v.opts.Copy && !edited && v.canonical {
+			// A batch delivered again: its lines are in the chain already.
+			v.rep.Repeats++
+			v.unplaced = 0
+			return
+		}
 		v.add(n, seq, KindDuplicated, fmt.Sprintf("repeats line %d (seq %d)", k, seq))
 		return
 	}
@@ -367,6 +523,12 @@ func (v *verifier) link(n int, seq uint64, prev, hash, computed string, edited b
 	cur := link{seq: seq, line: n, hash: hash, computed: computed}
 
 	switch {
+	case v.opts.Copy && v.last.line == 0 && v.alt == nil && unplaced == 0:
+		// The first event of a copy: it may begin anywhere in the
+		// journal, and what it links to is not in the input.
+		v.rep.Partial = seq != 1 || prev != ""
+		v.last = cur
+
 	case v.last.matches(prev) || v.alt.matches(prev):
 		base := v.last
 		if !v.last.matches(prev) {

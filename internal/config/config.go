@@ -48,6 +48,12 @@ type Policy struct {
 type Audit struct {
 	Journal string
 	Sinks   []policy.SinkConfig
+	// SigningKey is the Ed25519 private key (OpenSSH or PKCS#8 PEM file)
+	// the journal signs each event with; "" signs nothing.
+	SigningKey string
+	// VerifyKeys are the public keys `jit audit verify` checks signatures
+	// against: each an authorized_keys line or the path of a file of them.
+	VerifyKeys []string
 }
 
 // Providers holds how jit itself signs in to each cloud.
@@ -107,6 +113,8 @@ var keys = []key{
 	{"policy.max_age", "1h", "", "how old a cached policy may be when the remote cannot be reached (0: never use a stale one)"},
 	{"audit.journal", "", "", "path of the local audit journal"},
 	{"audit.sinks", nil, "", "extra audit sinks of this user"},
+	{"audit.signing_key", "", "", "Ed25519 private key (OpenSSH or PKCS#8 PEM) that signs every journaled event"},
+	{"audit.verify_keys", nil, "", "public keys (authorized_keys lines or files) jit audit verify checks signatures with"},
 	{"providers.aws.profile", "", "aws-profile", "AWS profile of jit's base identity"},
 	{"providers.aws.region", "", "", "AWS region of jit's base identity"},
 	{"providers.aws.endpoint", "", "", "STS endpoint override"},
@@ -244,6 +252,26 @@ func Load(o Options) (*Config, error) {
 		return nil, fmt.Errorf("policy.max_age: %w", err)
 	}
 	cfg.Audit.Journal = expandHome(v.GetString("audit.journal"), getenv)
+	cfg.Audit.SigningKey = expandHome(v.GetString("audit.signing_key"), getenv)
+	// A key line has spaces, so the variable holds one key per line.
+	var verifyKeys []string
+	if s := getenv(EnvName("audit.verify_keys")); s != "" {
+		verifyKeys = strings.Split(s, "\n")
+	} else {
+		switch x := v.Get("audit.verify_keys").(type) {
+		case string: // one key, whose spaces must not split it
+			verifyKeys = []string{x}
+		case []any:
+			for _, k := range x {
+				verifyKeys = append(verifyKeys, fmt.Sprint(k))
+			}
+		}
+	}
+	for _, k := range verifyKeys {
+		if k = strings.TrimSpace(k); k != "" {
+			cfg.Audit.VerifyKeys = append(cfg.Audit.VerifyKeys, expandHome(k, getenv))
+		}
+	}
 	cfg.Providers.AWS = AWS{
 		Profile:  v.GetString("providers.aws.profile"),
 		Region:   v.GetString("providers.aws.region"),

@@ -518,3 +518,37 @@ func FuzzLoadFile(f *testing.F) {
 		}
 	})
 }
+
+func TestAuditSigningKeys(t *testing.T) {
+	dir := t.TempDir()
+	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJpZyBrZXkgZm9yIGF1ZGl0IHNpZ25hdHVyZXMgMTIzNDU2 audit@host"
+	for _, tt := range []struct {
+		name, file string
+		env        map[string]string
+		signing    string
+		verify     []string
+	}{
+		{name: "none", file: "audit: {}\n"},
+		{name: "file list", file: "audit:\n  signing_key: ~/.ssh/jit_audit\n  verify_keys:\n    - " + key + "\n    - ~/keys/audit.pub\n",
+			signing: "/home/alice/.ssh/jit_audit", verify: []string{key, "/home/alice/keys/audit.pub"}},
+		{name: "one key as a string keeps its spaces", file: "audit:\n  verify_keys: " + key + "\n", verify: []string{key}},
+		{name: "environment, one key per line", file: "audit:\n  verify_keys: [/ignored]\n",
+			env:     map[string]string{"JIT_AUDIT_VERIFY_KEYS": key + "\n\n/etc/jit/audit.pub\n", "JIT_AUDIT_SIGNING_KEY": "/etc/jit/key"},
+			signing: "/etc/jit/key", verify: []string{key, "/etc/jit/audit.pub"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"HOME": "/home/alice"}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			f := writeFile(t, dir, strings.ReplaceAll(tt.name, " ", "_")+".yaml", tt.file)
+			cfg, err := Load(Options{File: f, Getenv: func(k string) string { return env[k] }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Audit.SigningKey != tt.signing || !reflect.DeepEqual(cfg.Audit.VerifyKeys, tt.verify) {
+				t.Errorf("signing %q verify %q, want %q %q", cfg.Audit.SigningKey, cfg.Audit.VerifyKeys, tt.signing, tt.verify)
+			}
+		})
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jit/internal/audit"
+	"github.com/jitaccess/jit/internal/audit/ship"
 	"github.com/jitaccess/jit/internal/grants"
 	"github.com/jitaccess/jit/internal/policy"
 	"github.com/jitaccess/jit/internal/policysource"
@@ -42,14 +43,19 @@ type Service struct {
 	Source    policysource.Source
 	Providers *providers.Registry
 	Journal   Journal
-	// Sinks build copies of journaled events from the policy's and the
-	// user's sink configurations; may be nil.
-	Sinks func(cfgs []policy.SinkConfig) []audit.Sink
+	// Sinks builds the shipper of the journal to the audit sinks of the
+	// given configurations (the policy's, then the user's); nil, or no
+	// configurations, ships nothing and costs no I/O.
+	Sinks func(cfgs []policy.SinkConfig) (*ship.Shipper, error)
 	// UserSinks are the sinks of the user's configuration.
 	UserSinks []policy.SinkConfig
-	Now       func() time.Time // default time.Now
-	Host      string
-	Version   string
+	// ShipWait bounds how long Close waits for deliveries to sinks that are
+	// still in progress (DefaultShipWait when 0); what is left waits in the
+	// journal for the next run or `jit audit flush`.
+	ShipWait time.Duration
+	Now      func() time.Time // default time.Now
+	Host     string
+	Version  string
 	// Warn reports something the user should know but that does not stop
 	// the elevation (stale policy, a sink that failed). May be nil.
 	Warn func(string)
@@ -61,7 +67,7 @@ type Service struct {
 	Debugf func(format string, args ...any)
 
 	loaded *loaded
-	sinks  []audit.Sink
+	ship   *shipping
 }
 
 type loaded struct {
@@ -249,6 +255,16 @@ func (s *Service) Elevate(ctx context.Context, req Request) (*Result, error) {
 	if err := s.append(ctx, pol, base); err != nil {
 		return nil, err
 	}
+	if err := s.require(ctx, pol, audit.EventRequest, base.Seq); err != nil {
+		// Nothing was asked of the cloud: the refusal is all there is to
+		// record.
+		ev := s.event(audit.EventError, id, res, req)
+		ev.Error = oneLine(err.Error())
+		if jerr := s.append(ctx, pol, ev); jerr != nil {
+			s.warn(jerr.Error())
+		}
+		return nil, err
+	}
 
 	g, err := prov.Grant(ctx, providers.Request{
 		ID: id, Target: tgt.ProviderTarget(), Principal: res.Principal,
@@ -296,12 +312,57 @@ func (s *Service) Elevate(ctx context.Context, req Request) (*Result, error) {
 	}
 	rec := &grants.Record{State: grants.StateActive, NotBefore: g.NotBefore, NotAfter: g.NotAfter,
 		Refs: g.Redacted().Refs, Revocable: g.Revocable, RevokeNote: g.RevokeNote}
+	if err := s.require(ctx, pol, audit.EventGrant, events[len(events)-1].Seq); err != nil {
+		return nil, s.withhold(ctx, pol, prov, g, rec, res, req, err)
+	}
 	if req.Session != nil {
 		rec.SessionPID, rec.SessionCmd = os.Getpid(), req.Session
 	}
 	s.record(rec, res, req)
 	s.dropSuperseded(res)
 	return res, nil
+}
+
+// withhold handles a grant that a required sink did not accept: the
+// credentials are withheld, the grant revoked where the provider can, and
+// both journaled. It returns the error to give the caller.
+func (s *Service) withhold(ctx context.Context, pol *policy.Policy, prov providers.Provider, g *providers.Grant,
+	rec *grants.Record, res *Result, req Request, err error) error {
+	var se *SinkError
+	if !errors.As(err, &se) {
+		return err
+	}
+	until := g.NotAfter.UTC().Format(time.RFC3339)
+	revoked := false
+	if r, ok := prov.(providers.Revoker); ok {
+		if rerr := r.Revoke(context.WithoutCancel(ctx), g); rerr != nil {
+			se.Remains = fmt.Sprintf("the grant could not be revoked (%s) and stays valid in the cloud until %s", oneLine(rerr.Error()), until)
+		} else {
+			revoked = true
+			se.Remains = "the grant was revoked"
+		}
+	} else {
+		se.Remains = fmt.Sprintf("%s grants cannot be revoked: it stays valid in the cloud until %s", g.Provider, until)
+	}
+	ev := s.event(audit.EventError, res.RequestID, res, req)
+	ev.Error = oneLine(se.Error())
+	ev.Grant = g.Redacted().Refs
+	events := []*audit.Event{ev}
+	if revoked {
+		rv := s.event(audit.EventRevoke, res.RequestID, res, req)
+		rv.Grant = g.Redacted().Refs
+		exp := g.NotAfter.UTC()
+		rv.ExpiresAt = &exp
+		events = append(events, rv)
+	} else {
+		// Still valid: keep it on record, so that status shows it and
+		// its expiry is journaled.
+		s.record(rec, res, req)
+	}
+	if jerr := s.append(ctx, pol, events...); jerr != nil {
+		s.warn(jerr.Error())
+	}
+	return se
 }
 
 // dropSuperseded forgets requests for the same target that were awaiting
@@ -384,8 +445,8 @@ func (s *Service) event(kind, id string, res *Result, req Request) *audit.Event 
 	return e
 }
 
-// append journals events and copies them to the sinks. The journal is the
-// record; a sink failure is reported but does not stop the elevation.
+// append journals events, then has them shipped to the sinks in the
+// background. The journal is the record: shipping never fails an append.
 func (s *Service) append(ctx context.Context, pol *policy.Policy, events ...*audit.Event) error {
 	kinds := make([]string, len(events))
 	for i, e := range events {
@@ -395,31 +456,17 @@ func (s *Service) append(ctx context.Context, pol *policy.Policy, events ...*aud
 	if err := s.Journal.Append(events...); err != nil {
 		return &AuditError{Err: fmt.Errorf("%w; no credentials issued", err)}
 	}
-	if s.sinks == nil && s.Sinks != nil {
-		var cfgs []policy.SinkConfig
-		if pol != nil {
-			cfgs = slices.Clone(pol.Sinks)
-		}
-		s.sinks = s.Sinks(append(cfgs, s.UserSinks...))
-	}
-	for _, sk := range s.sinks {
-		for _, e := range events {
-			if err := sk.Write(ctx, e); err != nil {
-				s.warn(fmt.Sprintf("audit sink %s: %v", sk.Name(), err))
-				break
-			}
-		}
-	}
+	s.shipping(pol).kick()
 	return nil
 }
 
-// Close releases the sinks.
+// Close waits, at most ShipWait, for the deliveries in progress, reports
+// the sinks that failed, and releases the sinks.
 func (s *Service) Close() error {
-	var errs []error
-	for _, sk := range s.sinks {
-		errs = append(errs, sk.Close())
+	if s.ship == nil {
+		return nil
 	}
-	return errors.Join(errs...)
+	return s.ship.close(s.shipWait(), s.warn)
 }
 
 func decisionOf(d policy.Decision) *audit.Decision {

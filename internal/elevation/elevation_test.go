@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -545,54 +544,6 @@ type nameOnly struct{}
 func (nameOnly) Name() string { return "fake" }
 func (nameOnly) Grant(context.Context, providers.Request) (*providers.Grant, error) {
 	return nil, errors.New("no")
-}
-
-// recordingSink captures what the service ships.
-type recordingSink struct {
-	mu     sync.Mutex
-	events []string
-	fail   bool
-	closed bool
-}
-
-func (s *recordingSink) Name() string { return "recording" }
-func (s *recordingSink) Write(_ context.Context, e *audit.Event) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fail {
-		return errors.New("sink down")
-	}
-	s.events = append(s.events, e.Event)
-	return nil
-}
-func (s *recordingSink) Close() error { s.closed = true; return nil }
-
-func TestSinks(t *testing.T) {
-	f := newFixture(t, alice)
-	f.src = et.NewSource(et.Policy + "audit:\n  sinks:\n    - {type: file, path: /policy/sink.jsonl}\n")
-	f.svc.Source = f.src
-	f.svc.UserSinks = []policy.SinkConfig{{Type: "file", Path: "/user/sink.jsonl"}}
-	good, bad := &recordingSink{}, &recordingSink{fail: true}
-	var cfgs []policy.SinkConfig
-	f.svc.Sinks = func(c []policy.SinkConfig) []audit.Sink {
-		cfgs = c
-		return []audit.Sink{good, bad}
-	}
-	if _, err := f.svc.Elevate(context.Background(), elevation.Request{Target: "staging", Reason: "x", Session: []string{"sh"}}); err != nil {
-		t.Fatalf("a failing sink stopped the elevation: %v", err)
-	}
-	if len(cfgs) != 2 || cfgs[0].Path != "/policy/sink.jsonl" || cfgs[1].Path != "/user/sink.jsonl" {
-		t.Errorf("sinks built from %+v, want the policy's then the user's", cfgs)
-	}
-	if want := []string{"request", "grant", "session_start"}; !reflect.DeepEqual(good.events, want) {
-		t.Errorf("sink got %v, want %v", good.events, want)
-	}
-	if len(f.warns) == 0 || !strings.Contains(strings.Join(f.warns, "\n"), "audit sink recording: sink down") {
-		t.Errorf("warnings = %q, want the failing sink named", f.warns)
-	}
-	if err := f.svc.Close(); err != nil || !good.closed || !bad.closed {
-		t.Errorf("Close = %v; closed %v %v", err, good.closed, bad.closed)
-	}
 }
 
 func TestErrorMessages(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,16 +33,20 @@ func execute(t *testing.T, cmd *cobra.Command, args ...string) error {
 
 func TestNewCmdVerify(t *testing.T) {
 	tests := []struct {
-		args     []string
-		wantFile string
-		wantJSON bool
-		wantErr  string
+		args      []string
+		wantFiles []string
+		wantJSON  bool
+		wantKeys  []string
+		wantCopy  bool
+		wantErr   string
 	}{
-		{args: nil, wantFile: ""},
-		{args: []string{"/var/log/jit/audit.jsonl"}, wantFile: "/var/log/jit/audit.jsonl"},
-		{args: []string{"-"}, wantFile: "-"},
-		{args: []string{"--json", "x.jsonl"}, wantFile: "x.jsonl", wantJSON: true},
-		{args: []string{"a", "b"}, wantErr: "takes at most 1 argument (a journal file), got 2"},
+		{args: nil},
+		{args: []string{"/var/log/jit/audit.jsonl"}, wantFiles: []string{"/var/log/jit/audit.jsonl"}},
+		{args: []string{"-"}, wantFiles: []string{"-"}},
+		{args: []string{"--json", "x.jsonl"}, wantFiles: []string{"x.jsonl"}, wantJSON: true},
+		{args: []string{"a", "b", "--copy"}, wantFiles: []string{"a", "b"}, wantCopy: true},
+		{args: []string{"--key", "ssh-ed25519 AAAA x", "--key", "k.pub", "a"}, wantFiles: []string{"a"}, wantKeys: []string{"ssh-ed25519 AAAA x", "k.pub"}},
+		{args: []string{"a", "-"}, wantErr: `"-" (stdin) cannot be combined with files`},
 	}
 	for _, tt := range tests {
 		ios, _, _, _ := iostreams.Test()
@@ -54,7 +59,7 @@ func TestNewCmdVerify(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || got.File != tt.wantFile || got.JSON != tt.wantJSON {
+		if err != nil || !slices.Equal(got.Files, tt.wantFiles) || got.JSON != tt.wantJSON || !slices.Equal(got.Keys, tt.wantKeys) || got.Copy != tt.wantCopy {
 			t.Errorf("%q: err %v, options %+v", tt.args, err, got)
 		}
 	}
@@ -151,16 +156,16 @@ func TestRunVerify(t *testing.T) {
 		broken  bool
 	}{
 		{name: "configured journal", opts: VerifyOptions{Config: cfgFor(good)}, wantOut: `^ok: 4 events, seq 1–4, chain intact\n$`},
-		{name: "file argument", opts: VerifyOptions{File: good}, wantOut: `^ok: 4 events, seq 1–4, chain intact\n$`},
-		{name: "stdin", opts: VerifyOptions{File: "-"}, stdin: string(data), wantOut: `^ok: 4 events, seq 1–4, chain intact\n$`},
-		{name: "edited line", opts: VerifyOptions{File: tampered}, broken: true,
+		{name: "file argument", opts: VerifyOptions{Files: []string{good}}, wantOut: `^ok: 4 events, seq 1–4, chain intact\n$`},
+		{name: "stdin", opts: VerifyOptions{Files: []string{"-"}}, stdin: string(data), wantOut: `^ok: 4 events, seq 1–4, chain intact\n$`},
+		{name: "edited line", opts: VerifyOptions{Files: []string{tampered}}, broken: true,
 			wantOut: `^` + regexp.QuoteMeta(tampered) + `:2: edited: [^\n]+\n(.*\n)?BROKEN: \d+ problem\(s\) in 4 lines\n$`},
-		{name: "dropped line", opts: VerifyOptions{File: dropped}, broken: true,
+		{name: "dropped line", opts: VerifyOptions{Files: []string{dropped}}, broken: true,
 			wantOut: `(?m)^` + regexp.QuoteMeta(dropped) + `:3: dropped: [^\n]+\n(.*\n)*BROKEN: \d+ problem\(s\) in 3 lines\n$`},
-		{name: "edited line on stdin", opts: VerifyOptions{File: "-"}, stdin: lines[0] + edited, broken: true,
+		{name: "edited line on stdin", opts: VerifyOptions{Files: []string{"-"}}, stdin: lines[0] + edited, broken: true,
 			wantOut: `^stdin:2: edited: [^\n]+\nBROKEN: 1 problem\(s\) in 2 lines\n$`},
-		{name: "json ok", opts: VerifyOptions{File: good, JSON: true}, wantOut: `(?s)^\{\n  "lines": 4,\n  "events": 4,\n  "first_seq": 1,\n  "last_seq": 4,\n  "problems": (null|\[\])\n\}\n$`},
-		{name: "json broken", opts: VerifyOptions{File: tampered, JSON: true}, broken: true, wantOut: `(?s)^\{.*"kind": "edited".*\}\n$`},
+		{name: "json ok", opts: VerifyOptions{Files: []string{good}, JSON: true}, wantOut: `(?s)^\{\n  "lines": 4,\n  "events": 4,\n  "first_seq": 1,\n  "last_seq": 4,\n  "problems": (null|\[\]),\n  "signed": 0,\n  "signatures_checked": false\n\}\n$`},
+		{name: "json broken", opts: VerifyOptions{Files: []string{tampered}, JSON: true}, broken: true, wantOut: `(?s)^\{.*"kind": "edited".*\}\n$`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,7 +196,7 @@ func TestRunVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	ios, _, out, _ := iostreams.Test()
-	if err := runVerify(&VerifyOptions{IO: ios, File: cut}); !errors.Is(err, cmdutil.ErrSilent) {
+	if err := runVerify(&VerifyOptions{IO: ios, Files: []string{cut}}); !errors.Is(err, cmdutil.ErrSilent) {
 		t.Fatalf("cut journal: error = %v", err)
 	}
 	if !strings.Contains(out.String(), cut+": truncated: ") || strings.Contains(out.String(), cut+":0:") {
@@ -199,7 +204,7 @@ func TestRunVerify(t *testing.T) {
 	}
 
 	ios, _, _, _ = iostreams.Test()
-	if err := runVerify(&VerifyOptions{IO: ios, File: filepath.Join(t.TempDir(), "none.jsonl")}); err == nil || errors.Is(err, cmdutil.ErrSilent) || !strings.Contains(err.Error(), "verify ") {
+	if err := runVerify(&VerifyOptions{IO: ios, Files: []string{filepath.Join(t.TempDir(), "none.jsonl")}}); err == nil || errors.Is(err, cmdutil.ErrSilent) || !strings.Contains(err.Error(), "verify ") {
 		t.Errorf("missing file: error = %v", err)
 	}
 	cfgErr := errors.New("config broken")

@@ -8,12 +8,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/jitaccess/jit/internal/audit"
+	"github.com/jitaccess/jit/internal/audit/ship"
+	"github.com/jitaccess/jit/internal/audit/sinks/httpsink"
+	"github.com/jitaccess/jit/internal/audit/sinks/s3sink"
+	"github.com/jitaccess/jit/internal/audit/sinks/syslog"
 	"github.com/jitaccess/jit/internal/build"
 	"github.com/jitaccess/jit/internal/cmdutil"
 	"github.com/jitaccess/jit/internal/config"
@@ -114,12 +119,18 @@ func New(ios *iostreams.IOStreams, g Globals) *cmdutil.Factory {
 		host, _ := os.Hostname()
 		journal := audit.OpenJournal(cfg.Audit.Journal)
 		journal.Warn = warn
+		if cfg.Audit.SigningKey != "" {
+			// Configured signing that cannot sign issues nothing.
+			if journal.Signer, err = audit.LoadSigner(cfg.Audit.SigningKey); err != nil {
+				return nil, fmt.Errorf("audit.signing_key: %w", err)
+			}
+		}
 		return &elevation.Service{
 			Source:    src,
 			Providers: f.Providers(),
 			Journal:   journal,
 			Grants:    &grants.Store{Dir: filepath.Join(cfg.StateDir, "grants")},
-			Sinks:     sinks(warn),
+			Sinks:     sinks(cfg.Audit.Journal),
 			UserSinks: cfg.Audit.Sinks,
 			Host:      host,
 			Version:   build.Version,
@@ -140,21 +151,49 @@ func StaleLimit(maxAge time.Duration) time.Duration {
 	return maxAge
 }
 
-// sinks builds the sinks jit can write to today; other types are reported
-// once and skipped.
-func sinks(warn func(string)) func([]policy.SinkConfig) []audit.Sink {
-	return func(cfgs []policy.SinkConfig) []audit.Sink {
-		var out []audit.Sink
-		for _, c := range cfgs {
-			switch c.Type {
-			case "file":
-				out = append(out, audit.NewFileSink(c.Path, c.MaxSize))
-			default:
-				warn(fmt.Sprintf("audit sink type %s is not supported by this jit version; events stay in the local journal", c.Type))
-			}
+// sinks returns the builder of the shipper of journal to the audit sinks of
+// the policy and the user. Building a sink reaches no server (an s3 sink
+// reads the AWS configuration files); a sink that cannot be built becomes
+// one that fails every delivery (see
+// ship.Targets), so that its events wait in the journal and, if it is
+// required, elevations are refused.
+func sinks(journal string) func([]policy.SinkConfig) (*ship.Shipper, error) {
+	return func(cfgs []policy.SinkConfig) (*ship.Shipper, error) {
+		targets, err := ship.Targets(cfgs, buildSink)
+		if err != nil {
+			return nil, err
 		}
-		return out
+		return ship.New(journal, targets)
 	}
+}
+
+// buildSink makes the sink of one configuration.
+func buildSink(c policy.SinkConfig) (audit.BatchSink, error) {
+	c.Name = ship.SinkName(c)
+	switch c.Type {
+	case "file":
+		return audit.NewFileSink(expandHome(c.Path), c.MaxSize), nil
+	case "syslog":
+		return syslog.New(c, syslog.Options{})
+	case "http":
+		return httpsink.New(c, httpsink.Options{Version: build.Version})
+	case "s3":
+		// Loads the AWS configuration (files, no request): only when an
+		// s3 sink is configured, at the first event of a run.
+		return s3sink.New(context.Background(), c, s3sink.Options{})
+	}
+	return nil, fmt.Errorf("audit sink type %s is not supported by this jit version", c.Type)
+}
+
+// expandHome expands a leading "~/" in a sink's path, as the user's
+// configuration writes it.
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
 }
 
 // failingSource stands in for a policy source that could not be configured.

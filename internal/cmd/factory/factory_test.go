@@ -2,6 +2,8 @@ package factory
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/jitaccess/jit/internal/audit"
 	"github.com/jitaccess/jit/internal/cmdutil"
@@ -26,7 +29,7 @@ func isolate(t *testing.T) string {
 	for k, v := range map[string]string{
 		"HOME": home, "XDG_CONFIG_HOME": "", "XDG_STATE_HOME": "", "XDG_CACHE_HOME": "",
 		"JIT_CONFIG": "", "JIT_POLICY_REPO": "", "JIT_POLICY_REF": "", "JIT_POLICY_MAX_AGE": "", "JIT_AUDIT_JOURNAL": "",
-		"JIT_AUDIT_SINKS": "", "JIT_NO_PROMPT": "", "AWS_EC2_METADATA_DISABLED": "true",
+		"JIT_AUDIT_SINKS": "", "JIT_AUDIT_SIGNING_KEY": "", "JIT_AUDIT_VERIFY_KEYS": "", "JIT_NO_PROMPT": "", "AWS_EC2_METADATA_DISABLED": "true",
 	} {
 		t.Setenv(k, v)
 	}
@@ -163,14 +166,53 @@ func TestStaleLimit(t *testing.T) {
 }
 
 func TestSinks(t *testing.T) {
-	var warns []string
-	got := sinks(func(s string) { warns = append(warns, s) })([]policy.SinkConfig{
-		{Type: "file", Path: "/a.jsonl"}, {Type: "syslog", Address: "udp://127.0.0.1:514"}, {Type: "file", Path: "/b.jsonl"},
+	dir := t.TempDir()
+	journal := filepath.Join(dir, "audit.jsonl")
+	sh, err := sinks(journal)([]policy.SinkConfig{
+		{Type: "file", Path: filepath.Join(dir, "a.jsonl")}, {Type: "carrier-pigeon", Name: "pigeon", Required: true}, {Type: "file", Path: "~/b.jsonl", Name: "b"},
 	})
-	if len(got) != 2 || got[0].Name() != "file:/a.jsonl" || got[1].Name() != "file:/b.jsonl" {
-		t.Errorf("sinks = %v", got)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(warns) != 1 || !strings.Contains(warns[0], "audit sink type syslog is not supported") {
-		t.Errorf("warnings = %q", warns)
+	defer sh.Close()
+	if sh.Journal != journal || sh.Len() != 3 || !sh.HasRequired() {
+		t.Fatalf("shipper %+v", sh)
+	}
+	if got := sh.Targets[0]; got.Name != "file "+filepath.Join(dir, "a.jsonl") || got.Sink.Name() != got.Name || got.Type != "file" {
+		t.Errorf("file target %+v", got)
+	}
+	// An unknown type fails every delivery, so a required one refuses.
+	if err := sh.Targets[1].Sink.Send(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "audit sink type carrier-pigeon is not supported") {
+		t.Errorf("unsupported sink: %v", err)
+	}
+	home, _ := os.UserHomeDir()
+	if got := sh.Targets[2].Sink.Name(); got != "file "+filepath.Join(home, "b.jsonl") {
+		t.Errorf("~ not expanded: %q", got)
+	}
+	if _, err := sinks(journal)([]policy.SinkConfig{{Type: "file", Path: "/a", Name: "x"}, {Type: "file", Path: "/b", Name: "x"}}); err == nil {
+		t.Error("two different sinks with one name accepted")
+	}
+}
+
+func TestSigningKey(t *testing.T) {
+	home := isolate(t)
+	t.Setenv("JIT_AUDIT_SIGNING_KEY", filepath.Join(home, "missing_key"))
+	ios, _, _, _ := iostreams.Test()
+	if _, err := New(ios, globals("", false)).Elevation(); err == nil || !strings.Contains(err.Error(), "audit.signing_key") {
+		t.Errorf("unreadable signing key: %v", err)
+	}
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	block, _ := ssh.MarshalPrivateKey(key, "")
+	p := filepath.Join(home, "jit_audit")
+	if err := os.WriteFile(p, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("JIT_AUDIT_SIGNING_KEY", p)
+	svc, err := New(ios, globals("", false)).Elevation()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := svc.Journal.(*audit.Journal); j.Signer == nil || j.Signer.Fingerprint() != audit.Fingerprint(key.Public().(ed25519.PublicKey)) {
+		t.Errorf("journal signer %+v", j.Signer)
 	}
 }
