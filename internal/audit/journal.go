@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
@@ -711,4 +712,27 @@ func NewID(t time.Time) string {
 		hi >>= 5
 	}
 	return string(out[:])
+}
+
+// JournalID names a journal: the first 16 hex digits of the hash of its
+// first event. Copies of one journal shipped from many machines to one place
+// (an S3 prefix) are kept apart by it; it never changes for a journal.
+func JournalID(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(io.LimitReader(f, maxLineBytes)).ReadBytes('\n')
+	if err != nil && len(line) == 0 {
+		return "", fmt.Errorf("journal %s has no events", path)
+	}
+	var first struct {
+		Seq  uint64 `json:"seq"`
+		Hash string `json:"hash"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(line), &first); err != nil || first.Seq != 1 || len(first.Hash) < 16 {
+		return "", fmt.Errorf("journal %s does not start with its first event", path)
+	}
+	return first.Hash[:16], nil
 }

@@ -159,7 +159,7 @@ func StaleLimit(maxAge time.Duration) time.Duration {
 // required, elevations are refused.
 func sinks(journal string) func([]policy.SinkConfig) (*ship.Shipper, error) {
 	return func(cfgs []policy.SinkConfig) (*ship.Shipper, error) {
-		targets, err := ship.Targets(cfgs, buildSink)
+		targets, err := ship.Targets(cfgs, func(c policy.SinkConfig) (audit.BatchSink, error) { return buildSink(c, journal) })
 		if err != nil {
 			return nil, err
 		}
@@ -167,8 +167,9 @@ func sinks(journal string) func([]policy.SinkConfig) (*ship.Shipper, error) {
 	}
 }
 
-// buildSink makes the sink of one configuration.
-func buildSink(c policy.SinkConfig) (audit.BatchSink, error) {
+// buildSink makes the sink of one configuration, for the journal at
+// journal.
+func buildSink(c policy.SinkConfig, journal string) (audit.BatchSink, error) {
 	c.Name = ship.SinkName(c)
 	switch c.Type {
 	case "file":
@@ -180,7 +181,8 @@ func buildSink(c policy.SinkConfig) (audit.BatchSink, error) {
 	case "s3":
 		// Loads the AWS configuration (files, no request): only when an
 		// s3 sink is configured, at the first event of a run.
-		return s3sink.New(context.Background(), c, s3sink.Options{})
+		// Every machine's journal gets its own directory under the prefix.
+		return s3sink.New(context.Background(), c, s3sink.Options{JournalID: func() (string, error) { return audit.JournalID(journal) }})
 	}
 	return nil, fmt.Errorf("audit sink type %s is not supported by this jit version", c.Type)
 }

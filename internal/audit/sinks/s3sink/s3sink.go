@@ -6,7 +6,12 @@
 //
 // # Keys
 //
-//	<prefix><YYYY>/<MM>/<DD>/<first seq, 20 digits>-<last seq, 20 digits>-<last hash, 16 hex>.jsonl
+//	<prefix>[<journal id>/]<YYYY>/<MM>/<DD>/<first seq, 20 digits>-<last seq, 20 digits>-<last hash, 16 hex>.jsonl
+//
+// A policy's sink is shared by every machine that elevates, so jit gives
+// each journal its own directory (Options.JournalID: the first 16 hex digits
+// of the hash of the journal's first event); the objects under one journal
+// id verify as one chain.
 //
 // The date is the UTC date of the batch's first event, not of the upload, so
 // the key depends on the batch's content alone. Within a day keys sort by
@@ -90,6 +95,10 @@ type Options struct {
 	// connection or a 503 before a required sink refuses an elevation;
 	// the shipper retries the rest. 1 leaves every retry to the shipper).
 	RetryMaxAttempts int
+	// JournalID, when set, names the journal whose events the sink ships;
+	// its objects go under <prefix><journal id>/. It is called at the first
+	// Send (the journal exists by then) and its answer kept.
+	JournalID func() (string, error)
 }
 
 // Sink writes batches to S3. It is safe for concurrent use.
@@ -97,6 +106,10 @@ type Sink struct {
 	name    string
 	bucket  string
 	prefix  string
+	// journalID and journal (its cached answer) add the journal's id to
+	// every key.
+	journalID func() (string, error)
+	journal   string
 	timeout time.Duration
 	client  *s3.Client
 	// creds says where the credentials come from, for messages.
@@ -124,7 +137,7 @@ func New(ctx context.Context, cfg policy.SinkConfig, opts Options) (*Sink, error
 }
 
 func newSink(ctx context.Context, cfg policy.SinkConfig, opts Options) (*Sink, error) {
-	s := &Sink{name: cfg.Name, bucket: cfg.Bucket, prefix: cfg.Prefix, timeout: cfg.Timeout}
+	s := &Sink{name: cfg.Name, bucket: cfg.Bucket, prefix: cfg.Prefix, timeout: cfg.Timeout, journalID: opts.JournalID}
 	if s.name == "" {
 		// As ship.SinkName names it, so messages and status agree.
 		s.name = "s3 " + cfg.Bucket + "/" + cfg.Prefix
@@ -227,7 +240,34 @@ func (s *Sink) Name() string { return s.name }
 func (s *Sink) Bucket() string { return s.bucket }
 
 // Key returns the key Send writes batch to.
-func (s *Sink) Key(batch []audit.Record) (string, error) { return ObjectKey(s.prefix, batch) }
+func (s *Sink) Key(batch []audit.Record) (string, error) {
+	prefix, err := s.keyPrefix()
+	if err != nil {
+		return "", err
+	}
+	return ObjectKey(prefix, batch)
+}
+
+// keyPrefix is the configured prefix, plus the journal's id when the sink
+// knows which journal it ships.
+func (s *Sink) keyPrefix() (string, error) {
+	if s.journalID == nil {
+		return s.prefix, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.journal == "" {
+		id, err := s.journalID()
+		if err != nil {
+			return "", fmt.Errorf("journal id: %w", err)
+		}
+		if id == "" || strings.ContainsAny(id, "/\\") {
+			return "", fmt.Errorf("journal id %q is not a key element", id)
+		}
+		s.journal = id
+	}
+	return s.prefix + s.journal + "/", nil
+}
 
 // Send writes batch as one object and returns nil once the store has it.
 // The batch must be consecutive journaled events (seq n, n+1, …); an empty
@@ -253,7 +293,11 @@ func (s *Sink) Send(ctx context.Context, batch []audit.Record) error {
 	if err != nil {
 		return fmt.Errorf("audit sink %s: %w", s.name, err)
 	}
-	key := FormatKey(s.prefix, k)
+	prefix, err := s.keyPrefix()
+	if err != nil {
+		return fmt.Errorf("audit sink %s: %w", s.name, err)
+	}
+	key := FormatKey(prefix, k)
 	sum := md5.Sum(body)
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
