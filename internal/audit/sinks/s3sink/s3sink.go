@@ -103,15 +103,15 @@ type Options struct {
 
 // Sink writes batches to S3. It is safe for concurrent use.
 type Sink struct {
-	name    string
-	bucket  string
-	prefix  string
+	name   string
+	bucket string
+	prefix string
 	// journalID and journal (its cached answer) add the journal's id to
 	// every key.
 	journalID func() (string, error)
 	journal   string
-	timeout time.Duration
-	client  *s3.Client
+	timeout   time.Duration
+	client    *s3.Client
 	// creds says where the credentials come from, for messages.
 	creds string
 
