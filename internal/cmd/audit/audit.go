@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -83,8 +84,9 @@ of them (a .pub file, an allowed_signers file, a PEM public key).`,
   $ jit audit verify --copy /var/log/jit/audit.jsonl.1 /var/log/jit/audit.jsonl
   $ ssh bastion cat /var/log/jit/audit.jsonl | jit audit verify --copy -
 
-  # what an s3 sink wrote, with signatures checked
-  $ aws s3 sync s3://audit/jit/ ./jit-audit/
+  # what an s3 sink wrote for one journal (jit audit status names its id),
+  # with signatures checked
+  $ aws s3 sync s3://audit/jit/3f9c2a7e1b4d5c6f/ ./jit-audit/
   $ jit audit verify --copy --key ~/.ssh/jit_audit.pub ./jit-audit/`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if slices.Contains(args, "-") && len(args) > 1 {
@@ -137,7 +139,9 @@ func verifyKeys(o *VerifyOptions, cfg *config.Config) (*audit.KeyRing, error) {
 	return ring, nil
 }
 
-// expandInputs replaces each directory by its regular files, in name order.
+// expandInputs replaces each directory by the regular files in it and
+// below it, in path order — the order of an s3 sink's keys
+// (<journal id>/YYYY/MM/DD/<first seq>-<last seq>-…), synced to disk.
 func expandInputs(args []string) ([]string, error) {
 	var out []string
 	for _, a := range args {
@@ -146,15 +150,24 @@ func expandInputs(args []string) ([]string, error) {
 			out = append(out, a) // opening it reports the error
 			continue
 		}
-		entries, err := os.ReadDir(a)
+		n := len(out)
+		err = filepath.WalkDir(a, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if strings.HasPrefix(d.Name(), ".") && path != a {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.Type().IsRegular() {
+				out = append(out, path)
+			}
+			return nil
+		})
 		if err != nil {
 			return nil, err
-		}
-		n := len(out)
-		for _, e := range entries {
-			if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
-				out = append(out, filepath.Join(a, e.Name()))
-			}
 		}
 		if len(out) == n {
 			return nil, fmt.Errorf("%s holds no files", a)

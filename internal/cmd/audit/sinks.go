@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/jitaccess/jit/internal/audit"
 	"github.com/jitaccess/jit/internal/audit/ship"
 	"github.com/jitaccess/jit/internal/cmdutil"
 	"github.com/jitaccess/jit/internal/elevation"
@@ -143,6 +144,11 @@ func runStatus(ctx context.Context, o *StatusOptions) error {
 	if len(sts) == 0 {
 		fmt.Fprintln(o.IO.ErrOut, "jit: no audit sinks configured: events are in the local journal only (add audit.sinks to the policy or your configuration)")
 		return nil
+	}
+	// The journal's id names its directory in an s3 sink shared by many
+	// machines.
+	if id, err := audit.JournalID(set.sh.Journal); err == nil {
+		fmt.Fprintf(o.IO.ErrOut, "journal %s (id %s)\n", set.sh.Journal, id)
 	}
 	tw := tabwriter.NewWriter(o.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SINK\tTYPE\tREQUIRED\tDELIVERED\tBACKLOG\tLAST SUCCESS\tLAST ERROR")
