@@ -27,6 +27,7 @@ import (
 	"github.com/jitaccess/jit/internal/policy"
 	"github.com/jitaccess/jit/internal/policysource"
 	"github.com/jitaccess/jit/providers"
+	"github.com/jitaccess/jit/providers/all"
 	"github.com/jitaccess/jit/providers/aws"
 )
 
@@ -83,7 +84,7 @@ func run(n int, target string) error {
 		}
 		lap()
 		pol, err := policy.Parse(snap.Data, policy.Options{File: snap.File,
-			Providers: map[string]providers.Spec{aws.ProviderName: aws.Spec()}})
+			Providers: all.New(all.Options{}).Specs()})
 		if err != nil {
 			return err
 		}
