@@ -153,6 +153,8 @@ func setup(env *testscript.Env) error {
 		Policies: []fakegcp.Policy{{Resource: gcpProject, Bindings: []fakegcp.Binding{
 			{Role: "roles/resourcemanager.projectIamAdmin", Members: []string{"user:alice@example.com"}},
 			{Role: "roles/iam.securityReviewer", Members: []string{"serviceAccount:" + gcpDeployer}},
+		}}, {Resource: "projects/locked-proj", Bindings: []fakegcp.Binding{
+			{Role: "roles/owner", Members: []string{"user:carol@example.com"}},
 		}}},
 		Entitlements: []fakegcp.Entitlement{
 			{Name: gcpEntOpen, Eligible: []string{"alice@example.com"}, Admins: []string{"alice@example.com"}, Role: "roles/compute.admin", MaxRequestDuration: 2 * time.Hour},

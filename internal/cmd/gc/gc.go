@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -79,10 +80,15 @@ func run(ctx context.Context, o *Options) error {
 			continue
 		}
 		removed, err := c.Collect(ctx, byProvider[n])
-		if err != nil {
+		fmt.Fprintf(o.IO.Out, "%s: removed %d expired grant records\n", n, removed)
+		switch {
+		case err == nil:
+		case providers.KindOf(err) == providers.KindDenied:
+			// A resource you may not administer is someone else's to clean.
+			fmt.Fprintf(o.IO.ErrOut, "jit: warning: %s: skipped what you may not change: %s\n", n, strings.ReplaceAll(err.Error(), "\n", "; "))
+		default:
 			return fmt.Errorf("%s: %w", n, err)
 		}
-		fmt.Fprintf(o.IO.Out, "%s: removed %d expired grant records\n", n, removed)
 	}
 	return nil
 }

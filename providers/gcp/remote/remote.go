@@ -207,10 +207,10 @@ func (p *Provider) Collect(ctx context.Context, targets []providers.Target) (int
 		}
 	}
 	r, err := p.call(ctx, "collect expired bindings", Call{Op: "collect", Targets: wire})
-	if err != nil {
+	if r == nil {
 		return 0, err
 	}
-	return r.Removed, nil
+	return r.Removed, err
 }
 
 // call runs jit-gcp once. jit-gcp inherits jit's environment (Google's
@@ -246,7 +246,9 @@ func (p *Provider) call(ctx context.Context, op string, c Call) (*Reply, error) 
 		return nil, fmt.Errorf("%s: %s failed: %s", op, Executable, msg)
 	}
 	if r.Error != nil {
-		return nil, r.Error.FromWire()
+		// Some calls answer partly (Collect: what was removed before a
+		// resource failed).
+		return &r, r.Error.FromWire()
 	}
 	return &r, nil
 }
