@@ -132,6 +132,11 @@ func appendCanonical(dst []byte, v any, hashed bool) []byte {
 	}
 }
 
+// AppendJSONString appends s as a JSON string quoted exactly as the journal
+// quotes strings (encoding/json with HTML escaping off), for formats that
+// embed journal values (HTTP sink bodies).
+func AppendJSONString(dst []byte, s string) []byte { return appendString(dst, s) }
+
 // appendString quotes s exactly as encoding/json does with HTML escaping off,
 // so that a line written through Canonical and one re-serialised by Verify
 // agree byte for byte (FuzzCanonical checks the two against each other).
