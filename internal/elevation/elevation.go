@@ -172,6 +172,11 @@ func (s *Service) WhoAmI(ctx context.Context, providerName string, pol *policy.P
 // grant before its credentials are returned. If the journal cannot be
 // written, nothing is granted.
 func (s *Service) Elevate(ctx context.Context, req Request) (*Result, error) {
+	for _, f := range []struct{ name, v string }{{"reason", req.Reason}, {"ticket", req.Ticket}} {
+		if err := CheckText(f.name, f.v); err != nil {
+			return nil, err
+		}
+	}
 	pol, snap, err := s.Policy(ctx)
 	if err != nil {
 		return nil, err
@@ -493,6 +498,33 @@ func requirementHint(pol *policy.Policy, rule, field string) string {
 	return ""
 }
 
+// Limits on the free text of a request. The reason and ticket travel into
+// every audit event, the cloud's own records (session tags, PAM and PIM
+// justifications, binding descriptions) and syslog messages of bounded
+// size; a page of text in a reason would block a sink, not inform anyone.
+const (
+	MaxReasonLength = 1000
+	MaxTicketLength = 128
+)
+
+// CheckText checks a reason or ticket: bounded, one line, no control
+// characters.
+func CheckText(field, v string) error {
+	limit := MaxReasonLength
+	if field == "ticket" {
+		limit = MaxTicketLength
+	}
+	if len(v) > limit {
+		return fmt.Errorf("%s is %d bytes; keep it under %d (a ticket id, a sentence)", field, len(v), limit)
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%s must be one line of text, without control characters", field)
+		}
+	}
+	return nil
+}
+
 // validator checks an answer before the policy sees it, so that a typo is
 // re-asked instead of denied.
 func validator(pol *policy.Policy, rule, field string) func(string) error {
@@ -503,6 +535,9 @@ func validator(pol *policy.Policy, rule, field string) func(string) error {
 	return func(v string) error {
 		if strings.TrimSpace(v) == "" {
 			return fmt.Errorf("%s must not be empty", field)
+		}
+		if err := CheckText(field, v); err != nil {
+			return err
 		}
 		if re != nil && !re.MatchString(v) {
 			return fmt.Errorf("ticket must match %s", re)

@@ -241,3 +241,22 @@ func TestPendingSupersededAndLapsed(t *testing.T) {
 		t.Errorf("last events = %+v", evs)
 	}
 }
+
+func TestRequestTextIsBounded(t *testing.T) {
+	svc, p, journal, _ := lifecycleService(t)
+	for _, req := range []elevation.Request{
+		{Target: "staging", Reason: strings.Repeat("r", elevation.MaxReasonLength+1)},
+		{Target: "staging", Reason: "one\nline"},
+		{Target: "staging", Ticket: strings.Repeat("T", elevation.MaxTicketLength+1)},
+	} {
+		if _, err := svc.Elevate(context.Background(), req); err == nil {
+			t.Errorf("Elevate accepted reason of %d bytes, ticket of %d", len(req.Reason), len(req.Ticket))
+		}
+	}
+	if len(p.Grants()) != 0 {
+		t.Error("the provider was asked")
+	}
+	if evs, _ := audit.Tail(journal, 0); len(evs) != 0 {
+		t.Errorf("journaled %d events", len(evs))
+	}
+}

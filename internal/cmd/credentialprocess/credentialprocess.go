@@ -70,7 +70,7 @@ that the AWS CLI does not call it twice per command.`,
 }
 
 func run(ctx context.Context, o *Options) error {
-	d, err := o.Flags.Duration()
+	d, err := o.Flags.Parse()
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func run(ctx context.Context, o *Options) error {
 	if err := request.CheckTarget(o.Target, o.IO, "elevate"); err != nil {
 		return err
 	}
-	d, err := o.Flags.Duration()
+	d, err := o.Flags.Parse()
 	if err != nil {
 		return err
 	}

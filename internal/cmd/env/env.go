@@ -103,7 +103,7 @@ func run(ctx context.Context, o *Options) error {
 		defer f.Close()
 		ghEnv = f
 	}
-	d, err := o.Flags.Duration()
+	d, err := o.Flags.Parse()
 	if err != nil {
 		return err
 	}

@@ -36,8 +36,14 @@ func (fl *Flags) Add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&fl.DryRun, "dry-run", false, "decide and show what would be granted, without granting")
 }
 
-// Duration parses --for; 0 when not given.
-func (fl *Flags) Duration() (time.Duration, error) {
+// Parse checks the request flags and returns --for (0 when not given).
+func (fl *Flags) Parse() (time.Duration, error) {
+	if err := elevation.CheckText("reason", fl.Reason); err != nil {
+		return 0, cmdutil.FlagErrorf("--%v", err)
+	}
+	if err := elevation.CheckText("ticket", fl.Ticket); err != nil {
+		return 0, cmdutil.FlagErrorf("--%v", err)
+	}
 	if fl.For == "" {
 		return 0, nil
 	}

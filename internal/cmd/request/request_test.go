@@ -53,31 +53,37 @@ func terminal() *iostreams.IOStreams {
 	return ios
 }
 
-func TestDuration(t *testing.T) {
+func TestParse(t *testing.T) {
 	tests := []struct {
 		in      string
+		reason  string
+		ticket  string
 		want    time.Duration
 		wantErr string
 	}{
-		{"", 0, ""},
-		{"15m", 15 * time.Minute, ""},
-		{"1h30m", 90 * time.Minute, ""},
-		{"1d", 24 * time.Hour, ""},
-		{"0s", 0, "--for must be positive, got 0s"},
-		{"-1h", 0, "--for must be positive, got -1h"},
-		{"an hour", 0, "--for: invalid duration"},
+		{"", "", "", 0, ""},
+		{"15m", "", "", 15 * time.Minute, ""},
+		{"1h30m", "", "", 90 * time.Minute, ""},
+		{"1d", "", "", 24 * time.Hour, ""},
+		{"0s", "", "", 0, "--for must be positive, got 0s"},
+		{"-1h", "", "", 0, "--for must be positive, got -1h"},
+		{"an hour", "", "", 0, "--for: invalid duration"},
+		{"1h", strings.Repeat("x", 1001), "", 0, "--reason is 1001 bytes; keep it under 1000"},
+		{"1h", "two\nlines", "", 0, "--reason must be one line"},
+		{"1h", "ok", strings.Repeat("T", 129), 0, "--ticket is 129 bytes"},
+		{"1h", strings.Repeat("x", 1000), "CHG-1", time.Hour, ""},
 	}
 	for _, tt := range tests {
-		d, err := (&Flags{For: tt.in}).Duration()
+		d, err := (&Flags{For: tt.in, Reason: tt.reason, Ticket: tt.ticket}).Parse()
 		if tt.wantErr != "" {
 			var fe *cmdutil.FlagError
 			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("Duration(%q) error = %v, want usage error %q", tt.in, err, tt.wantErr)
+				t.Errorf("Parse(%q) error = %v, want usage error %q", tt.in, err, tt.wantErr)
 			}
 			continue
 		}
 		if err != nil || d != tt.want {
-			t.Errorf("Duration(%q) = %v, %v; want %v", tt.in, d, err, tt.want)
+			t.Errorf("Parse(%q) = %v, %v; want %v", tt.in, d, err, tt.want)
 		}
 	}
 }
