@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/jitaccess/jit/internal/loopback"
 )
 
 // STSIdentity is a base identity the fake STS knows: long-term keys of an
@@ -96,7 +97,7 @@ func ParseSTSConfig(data []byte) (STSConfig, error) {
 func (c *STSConfig) Validate() error {
 	var errs []error
 	if c.Addr != "" {
-		if err := checkLoopback(c.Addr); err != nil {
+		if err := loopback.CheckAddr(c.Addr); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -154,21 +155,4 @@ func (c *STSConfig) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// checkLoopback refuses listen addresses that are not loopback: the fake
-// accepts anyone's requests and must never be reachable from the network.
-func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("addr %q: %w", addr, err)
-	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("addr %q is not a loopback address; use 127.0.0.1:<port>", addr)
-	}
-	return nil
 }

@@ -5,14 +5,14 @@ package all
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
 
 	"github.com/jitaccess/jit/providers"
 	"github.com/jitaccess/jit/providers/aws"
 	"github.com/jitaccess/jit/providers/azure"
 	"github.com/jitaccess/jit/providers/gcp/gcpspec"
 	"github.com/jitaccess/jit/providers/gcp/remote"
+
+	"github.com/jitaccess/jit/internal/loopback"
 )
 
 // Options configure the providers' base identities.
@@ -66,20 +66,8 @@ func (o Options) warnEndpoint(format, ep string) {
 	if ep == "" || o.Warn == nil {
 		return
 	}
-	if o.Getenv != nil && o.Getenv("JIT_DEV") != "" && isLoopbackURL(ep) {
+	if o.Getenv != nil && o.Getenv("JIT_DEV") != "" && loopback.URL(ep) {
 		return
 	}
 	o.Warn(fmt.Sprintf(format, ep))
-}
-
-func isLoopbackURL(s string) bool {
-	u, err := url.Parse(s)
-	if err != nil {
-		return false
-	}
-	if u.Hostname() == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(u.Hostname())
-	return ip != nil && ip.IsLoopback()
 }

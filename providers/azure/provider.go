@@ -17,7 +17,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -36,6 +35,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 
 	"github.com/jitaccess/jit/providers"
+
+	"github.com/jitaccess/jit/internal/loopback"
 )
 
 // PortalActivationsURL is where PIM shows the caller's requests and
@@ -264,24 +265,12 @@ func defaultCredential(cfg cloud.Configuration, authority, tenant string, transp
 		// Instance discovery asks login.microsoftonline.com about the
 		// authority; a loopback authority (jit dev's fake Entra ID) is
 		// nothing it knows, and the call would leave the machine.
-		DisableInstanceDiscovery: isLoopbackURL(authority),
+		DisableInstanceDiscovery: loopback.URL(authority),
 	})
 	if err != nil {
 		return nil, err
 	}
 	return c, nil
-}
-
-func isLoopbackURL(s string) bool {
-	u, err := url.Parse(s)
-	if err != nil {
-		return false
-	}
-	if u.Hostname() == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(u.Hostname())
-	return ip != nil && ip.IsLoopback()
 }
 
 // Name is "azure".

@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/jitaccess/jit/providers"
+
+	"github.com/jitaccess/jit/internal/loopback"
 )
 
 // Default endpoints of Google's OAuth2 service.
@@ -74,7 +76,7 @@ func parseEndpoint(name, s string) (endpoint, error) {
 				e.addr = net.JoinHostPort(u.Hostname(), "443")
 			}
 		case "http":
-			if !isLoopbackHost(u.Hostname()) {
+			if !loopback.Host(u.Hostname()) {
 				return endpoint{}, fmt.Errorf("%s endpoint %q: plaintext (http://) is allowed for loopback addresses only; use https://", name, s)
 			}
 			if u.Port() == "" {
@@ -103,18 +105,10 @@ func checkHTTPURL(name, s string) error {
 	switch {
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
+	case u.Scheme == "http" && loopback.Host(u.Hostname()):
 		return nil
 	}
 	return fmt.Errorf("%s %q: use https:// (plaintext http:// is allowed for loopback addresses only)", name, s)
-}
-
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // credentials returns the base credentials, detecting them on first use

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/jitaccess/jit/internal/loopback"
 )
 
 // DefaultTenantID is the tenant of a Config that names none.
@@ -127,7 +128,7 @@ func ParseConfig(data []byte) (Config, error) {
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Addr != "" {
-		if err := checkLoopback(c.Addr); err != nil {
+		if err := loopback.CheckAddr(c.Addr); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -180,23 +181,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// checkLoopback refuses listen addresses that are not loopback: the fake
-// accepts anyone's requests and must never be reachable from the network.
-func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("addr %q: %w", addr, err)
-	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("addr %q is not a loopback address; use 127.0.0.1:<port>", addr)
-	}
-	return nil
 }
 
 // validScope accepts the scope forms PIM works at.

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/jitaccess/jit/internal/loopback"
 )
 
 // Identity is a base identity the fake knows: a user or service account
@@ -139,7 +140,7 @@ func (c *Config) Validate() error {
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	for _, a := range []struct{ name, addr string }{{"grpc_addr", c.GRPCAddr}, {"http_addr", c.HTTPAddr}} {
 		if a.addr != "" {
-			if err := checkLoopback(a.addr); err != nil {
+			if err := loopback.CheckAddr(a.addr); err != nil {
 				add("%s: %v", a.name, err)
 			}
 		}
@@ -201,23 +202,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// checkLoopback refuses listen addresses that are not loopback: the fake
-// accepts anyone's requests and must never be reachable from the network.
-func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("addr %q: %w", addr, err)
-	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("addr %q is not a loopback address; use 127.0.0.1:<port>", addr)
-	}
-	return nil
 }
 
 func isServiceAccount(email string) bool {

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,6 +23,8 @@ import (
 
 	"github.com/jitaccess/jit/internal/audit"
 	"github.com/jitaccess/jit/internal/policy"
+
+	"github.com/jitaccess/jit/internal/loopback"
 )
 
 // Defaults and limits.
@@ -198,7 +199,7 @@ func New(cfg policy.SinkConfig, opts Options) (*Sink, error) {
 		if bytes.ContainsFunc(token, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			return nil, fail("the token (%s) contains control characters: it cannot be sent in a header", secretSource("token", cfg.TokenEnv, cfg.TokenFile))
 		}
-		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		if u.Scheme == "http" && !loopback.Host(u.Hostname()) {
 			return nil, fail("refusing to send the token over plain http to %s: use an https:// url", u.Hostname())
 		}
 		scheme := "Bearer "
@@ -342,14 +343,6 @@ func secretSource(what, env, file string) string {
 		return "environment variable " + env + " (" + what + "_env)"
 	}
 	return "file " + file + " (" + what + "_file)"
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func validHeaderName(k string) bool {
