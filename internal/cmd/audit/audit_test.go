@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,23 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/jitaccess/jit/internal/audit"
 	"github.com/jitaccess/jit/internal/cmdutil"
+	"github.com/jitaccess/jit/internal/cmdutil/cmdtest"
 	"github.com/jitaccess/jit/internal/config"
 	"github.com/jitaccess/jit/internal/iostreams"
 )
-
-func execute(t *testing.T, cmd *cobra.Command, args ...string) error {
-	t.Helper()
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
-	_, err := cmd.ExecuteC()
-	return err
-}
 
 func TestNewCmdVerify(t *testing.T) {
 	tests := []struct {
@@ -51,7 +39,7 @@ func TestNewCmdVerify(t *testing.T) {
 	for _, tt := range tests {
 		ios, _, _, _ := iostreams.Test()
 		var got *VerifyOptions
-		err := execute(t, NewCmdVerify(&cmdutil.Factory{IOStreams: ios}, func(o *VerifyOptions) error { got = o; return nil }), tt.args...)
+		err := cmdtest.Execute(NewCmdVerify(&cmdutil.Factory{IOStreams: ios}, func(o *VerifyOptions) error { got = o; return nil }), tt.args...)
 		if tt.wantErr != "" {
 			var fe *cmdutil.FlagError
 			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tt.wantErr) {
@@ -82,7 +70,7 @@ func TestNewCmdTail(t *testing.T) {
 	for _, tt := range tests {
 		ios, _, _, _ := iostreams.Test()
 		var got *TailOptions
-		err := execute(t, NewCmdTail(&cmdutil.Factory{IOStreams: ios}, func(o *TailOptions) error { got = o; return nil }), tt.args...)
+		err := cmdtest.Execute(NewCmdTail(&cmdutil.Factory{IOStreams: ios}, func(o *TailOptions) error { got = o; return nil }), tt.args...)
 		if tt.wantErr != "" {
 			var fe *cmdutil.FlagError
 			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tt.wantErr) {

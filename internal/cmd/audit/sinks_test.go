@@ -20,6 +20,7 @@ import (
 	"github.com/jitaccess/jit/internal/audit/ship"
 	"github.com/jitaccess/jit/internal/audit/ship/shiptest"
 	"github.com/jitaccess/jit/internal/cmdutil"
+	"github.com/jitaccess/jit/internal/cmdutil/cmdtest"
 	"github.com/jitaccess/jit/internal/config"
 	"github.com/jitaccess/jit/internal/elevation"
 	et "github.com/jitaccess/jit/internal/elevation/elevationtest"
@@ -47,21 +48,21 @@ func TestNewCmdStatusAndFlush(t *testing.T) {
 	ios, _, _, _ := iostreams.Test()
 	f := &cmdutil.Factory{IOStreams: ios}
 	var so *StatusOptions
-	if err := execute(t, NewCmdStatus(f, func(o *StatusOptions) error { so = o; return nil }), "--json"); err != nil || !so.JSON {
+	if err := cmdtest.Execute(NewCmdStatus(f, func(o *StatusOptions) error { so = o; return nil }), "--json"); err != nil || !so.JSON {
 		t.Errorf("status --json: %v %+v", err, so)
 	}
-	if err := execute(t, NewCmdStatus(f, func(*StatusOptions) error { return nil }), "x"); err == nil {
+	if err := cmdtest.Execute(NewCmdStatus(f, func(*StatusOptions) error { return nil }), "x"); err == nil {
 		t.Error("status took an argument")
 	}
 	var fo *FlushOptions
-	if err := execute(t, NewCmdFlush(f, func(o *FlushOptions) error { fo = o; return nil })); err != nil || fo.Timeout != time.Minute {
+	if err := cmdtest.Execute(NewCmdFlush(f, func(o *FlushOptions) error { fo = o; return nil })); err != nil || fo.Timeout != time.Minute {
 		t.Errorf("flush: %v %+v", err, fo)
 	}
-	if err := execute(t, NewCmdFlush(f, func(o *FlushOptions) error { fo = o; return nil }), "--timeout", "5s"); err != nil || fo.Timeout != 5*time.Second {
+	if err := cmdtest.Execute(NewCmdFlush(f, func(o *FlushOptions) error { fo = o; return nil }), "--timeout", "5s"); err != nil || fo.Timeout != 5*time.Second {
 		t.Errorf("flush --timeout 5s: %v %+v", err, fo)
 	}
 	var fe *cmdutil.FlagError
-	if err := execute(t, NewCmdFlush(f, func(*FlushOptions) error { return nil }), "--timeout", "0s"); !errors.As(err, &fe) {
+	if err := cmdtest.Execute(NewCmdFlush(f, func(*FlushOptions) error { return nil }), "--timeout", "0s"); !errors.As(err, &fe) {
 		t.Errorf("flush --timeout 0s = %v", err)
 	}
 }

@@ -5,16 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/jitaccess/jit/internal/cmd/request"
 	"github.com/jitaccess/jit/internal/cmdutil"
+	"github.com/jitaccess/jit/internal/cmdutil/cmdtest"
 	"github.com/jitaccess/jit/internal/elevation"
 	et "github.com/jitaccess/jit/internal/elevation/elevationtest"
 	"github.com/jitaccess/jit/internal/iostreams"
@@ -38,14 +36,9 @@ func TestNewCmdCredentialProcess(t *testing.T) {
 			ios, _, _, _ := iostreams.Test()
 			var got *Options
 			cmd := NewCmdCredentialProcess(&cmdutil.Factory{IOStreams: ios}, func(o *Options) error { got = o; return nil })
-			cmd.SetArgs(tt.args)
-			cmd.SetOut(io.Discard)
-			cmd.SetErr(io.Discard)
-			cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
-			_, err := cmd.ExecuteC()
+			err := cmdtest.Execute(cmd, tt.args...)
 			if tt.wantErr != "" {
-				var fe *cmdutil.FlagError
-				if !errors.As(err, &fe) || !strings.Contains(err.Error(), tt.wantErr) {
+				if !cmdtest.IsUsage(err, tt.wantErr) {
 					t.Fatalf("error = %v, want a usage error containing %q", err, tt.wantErr)
 				}
 				if got != nil {

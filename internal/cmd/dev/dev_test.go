@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -13,9 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/cobra"
-
 	"github.com/jitaccess/jit/internal/cmdutil"
+	"github.com/jitaccess/jit/internal/cmdutil/cmdtest"
 	"github.com/jitaccess/jit/internal/iostreams"
 )
 
@@ -33,14 +31,9 @@ func TestNewCmdDev(t *testing.T) {
 		ios, _, _, _ := iostreams.Test()
 		var got *Options
 		cmd := NewCmdDev(&cmdutil.Factory{IOStreams: ios}, func(o *Options) error { got = o; return nil })
-		cmd.SetArgs(tt.args)
-		cmd.SetOut(io.Discard)
-		cmd.SetErr(io.Discard)
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
-		_, err := cmd.ExecuteC()
+		err := cmdtest.Execute(cmd, tt.args...)
 		if tt.wantErr != "" {
-			var fe *cmdutil.FlagError
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tt.wantErr) {
+			if !cmdtest.IsUsage(err, tt.wantErr) {
 				t.Errorf("%q: error = %v", tt.args, err)
 			}
 			continue

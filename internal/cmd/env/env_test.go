@@ -5,17 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/spf13/cobra"
-
 	"github.com/jitaccess/jit/internal/audit"
 	"github.com/jitaccess/jit/internal/cmd/request"
 	"github.com/jitaccess/jit/internal/cmdutil"
+	"github.com/jitaccess/jit/internal/cmdutil/cmdtest"
 	"github.com/jitaccess/jit/internal/elevation"
 	et "github.com/jitaccess/jit/internal/elevation/elevationtest"
 	"github.com/jitaccess/jit/internal/iostreams"
@@ -42,14 +40,9 @@ func TestNewCmdEnv(t *testing.T) {
 			ios, _, _, _ := iostreams.Test()
 			var got *Options
 			cmd := NewCmdEnv(&cmdutil.Factory{IOStreams: ios}, func(o *Options) error { got = o; return nil })
-			cmd.SetArgs(tt.args)
-			cmd.SetOut(io.Discard)
-			cmd.SetErr(io.Discard)
-			cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
-			_, err := cmd.ExecuteC()
+			err := cmdtest.Execute(cmd, tt.args...)
 			if tt.wantErr != "" {
-				var fe *cmdutil.FlagError
-				if !errors.As(err, &fe) || !strings.Contains(err.Error(), tt.wantErr) {
+				if !cmdtest.IsUsage(err, tt.wantErr) {
 					t.Fatalf("error = %v, want a usage error containing %q", err, tt.wantErr)
 				}
 				if got != nil {
@@ -114,8 +107,7 @@ func TestRunUsageErrorsBeforeLoading(t *testing.T) {
 			f := newFixture(t, tt.env)
 			tt.mod(f.opts)
 			err := run(context.Background(), f.opts)
-			var fe *cmdutil.FlagError
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tt.wantErr) {
+			if !cmdtest.IsUsage(err, tt.wantErr) {
 				t.Fatalf("error = %v, want a usage error containing %q", err, tt.wantErr)
 			}
 			if f.built != 0 {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/jitaccess/jit/internal/cmdutil"
+	"github.com/jitaccess/jit/internal/cmdutil/cmdtest"
 	"github.com/jitaccess/jit/internal/elevation"
 	et "github.com/jitaccess/jit/internal/elevation/elevationtest"
 	"github.com/jitaccess/jit/internal/iostreams"
@@ -43,50 +41,35 @@ func deps(src policysource.Source) (*Deps, *bytes.Buffer, *bytes.Buffer, *et.Pro
 	return d, out, errOut, prov
 }
 
-func execute(t *testing.T, cmd *cobra.Command, args ...string) error {
-	t.Helper()
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
-	_, err := cmd.ExecuteC()
-	return err
-}
-
-func isUsage(err error, msg string) bool {
-	var fe *cmdutil.FlagError
-	return errors.As(err, &fe) && strings.Contains(err.Error(), msg)
-}
-
 func TestNewCmds(t *testing.T) {
 	d, _, _, _ := deps(nil)
 	t.Run("validate", func(t *testing.T) {
 		var got *ValidateOptions
 		runF := func(o *ValidateOptions) error { got = o; return nil }
-		if err := execute(t, NewCmdValidate(d, runF)); err != nil || got.File != "" {
+		if err := cmdtest.Execute(NewCmdValidate(d, runF)); err != nil || got.File != "" {
 			t.Errorf("no args: %v %+v", err, got)
 		}
-		if err := execute(t, NewCmdValidate(d, runF), "./jit.yaml"); err != nil || got.File != "./jit.yaml" {
+		if err := cmdtest.Execute(NewCmdValidate(d, runF), "./jit.yaml"); err != nil || got.File != "./jit.yaml" {
 			t.Errorf("file: %v %+v", err, got)
 		}
-		if err := execute(t, NewCmdValidate(d, runF), "a", "b"); !isUsage(err, "at most 1 argument (a policy file)") {
+		if err := cmdtest.Execute(NewCmdValidate(d, runF), "a", "b"); !cmdtest.IsUsage(err, "at most 1 argument (a policy file)") {
 			t.Errorf("two files: %v", err)
 		}
 	})
 	t.Run("test", func(t *testing.T) {
 		var got *TestOptions
 		runF := func(o *TestOptions) error { got = o; return nil }
-		if err := execute(t, NewCmdTest(d, runF), "cases.yaml", "--policy", "jit.yaml"); err != nil || got.Cases != "cases.yaml" || got.Policy != "jit.yaml" {
+		if err := cmdtest.Execute(NewCmdTest(d, runF), "cases.yaml", "--policy", "jit.yaml"); err != nil || got.Cases != "cases.yaml" || got.Policy != "jit.yaml" {
 			t.Errorf("%v %+v", err, got)
 		}
-		if err := execute(t, NewCmdTest(d, runF), "a", "b"); !isUsage(err, "at most 1 argument") {
+		if err := cmdtest.Execute(NewCmdTest(d, runF), "a", "b"); !cmdtest.IsUsage(err, "at most 1 argument") {
 			t.Errorf("two files: %v", err)
 		}
 	})
 	t.Run("explain", func(t *testing.T) {
 		var got *ExplainOptions
 		runF := func(o *ExplainOptions) error { got = o; return nil }
-		err := execute(t, NewCmdExplain(d, runF), "prod", "--as", "bob", "--for", "2h", "-r", "why", "-t", "CHG-1", "--at", "2026-12-03T09:00:00Z", "--policy", "p.yaml", "--json")
+		err := cmdtest.Execute(NewCmdExplain(d, runF), "prod", "--as", "bob", "--for", "2h", "-r", "why", "-t", "CHG-1", "--at", "2026-12-03T09:00:00Z", "--policy", "p.yaml", "--json")
 		want := ExplainOptions{Target: "prod", As: "bob", For: "2h", Reason: "why", Ticket: "CHG-1", At: "2026-12-03T09:00:00Z", Policy: "p.yaml", JSON: true}
 		if err != nil {
 			t.Fatal(err)
@@ -95,7 +78,7 @@ func TestNewCmds(t *testing.T) {
 		if !reflect.DeepEqual(*got, want) {
 			t.Errorf("options = %+v, want %+v", *got, want)
 		}
-		if err := execute(t, NewCmdExplain(d, runF)); !isUsage(err, "target required: jit policy explain <target> --as <principal>") {
+		if err := cmdtest.Execute(NewCmdExplain(d, runF)); !cmdtest.IsUsage(err, "target required: jit policy explain <target> --as <principal>") {
 			t.Errorf("no target: %v", err)
 		}
 	})
@@ -146,7 +129,7 @@ func TestValidate(t *testing.T) {
 			if tt.file != "" {
 				args = append(args, tt.file)
 			}
-			err := execute(t, NewCmdValidate(d, nil), args...)
+			err := cmdtest.Execute(NewCmdValidate(d, nil), args...)
 			if tt.wantErr != nil {
 				if err == nil {
 					t.Fatal("no error")
@@ -320,7 +303,7 @@ func TestExplain(t *testing.T) {
 		d, _, _, _ := deps(nil)
 		o := tt.o
 		o.Deps, o.Policy = d, pol
-		if err := runExplain(context.Background(), &o); !isUsage(err, tt.want) {
+		if err := runExplain(context.Background(), &o); !cmdtest.IsUsage(err, tt.want) {
 			t.Errorf("%+v: error = %v, want usage error %q", tt.o, err, tt.want)
 		}
 	}
