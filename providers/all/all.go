@@ -5,6 +5,7 @@ package all
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/jitaccess/jit/providers"
 	"github.com/jitaccess/jit/providers/aws"
@@ -20,6 +21,9 @@ type Options struct {
 	AWS   aws.Options
 	Azure azure.Options
 	GCP   remote.Options
+	// AzureCAFile is a PEM file of extra CA certificates for Azure; read
+	// when the Azure provider is built, not by every command.
+	AzureCAFile string
 	// Getenv reads the environment (for endpoint overrides); nil: no check.
 	Getenv func(string) string
 	// Warn reports a non-default endpoint, once, when the provider is built.
@@ -43,6 +47,13 @@ func New(o Options) *providers.Registry {
 	r.Register(azure.Spec(), func() (providers.Provider, error) {
 		o.warnEndpoint("azure: using the Resource Manager endpoint %s, not Azure's own", o.Azure.Endpoint)
 		o.warnEndpoint("azure: using the Entra ID authority %s, not Azure's own", o.Azure.AuthorityHost)
+		if o.AzureCAFile != "" {
+			pem, err := os.ReadFile(o.AzureCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("providers.azure.ca_file: %w", err)
+			}
+			o.Azure.CACertPEM = pem
+		}
 		return azure.New(o.Azure)
 	})
 	// GCP runs in its own executable, jit-gcp: see providers/gcp/remote.

@@ -80,13 +80,8 @@ func New(ios *iostreams.IOStreams, g Globals) *cmdutil.Factory {
 				PAMEndpoint: g.PAMEndpoint, TokenInfoURL: g.TokenInfoURL, TokenURL: g.TokenURL, CredentialsFile: g.CredentialsFile}
 			az := cfg.Providers.Azure
 			o.Azure = azure.Options{Endpoint: az.Endpoint, AuthorityHost: az.AuthorityHost, TenantID: az.TenantID, Cloud: az.Cloud}
-			if az.CAFile != "" {
-				pem, err := os.ReadFile(az.CAFile)
-				if err != nil {
-					warn(fmt.Sprintf("providers.azure.ca_file: %v", err))
-				}
-				o.Azure.CACertPEM = pem
-			}
+			o.AzureCAFile = az.CAFile
+
 		}
 		return all.New(o)
 	})
