@@ -453,11 +453,13 @@ func (s *Service) event(kind, id string, res *Result, req Request) *audit.Event 
 // append journals events, then has them shipped to the sinks in the
 // background. The journal is the record: shipping never fails an append.
 func (s *Service) append(ctx context.Context, pol *policy.Policy, events ...*audit.Event) error {
-	kinds := make([]string, len(events))
-	for i, e := range events {
-		kinds[i] = e.Event
+	if s.Debugf != nil {
+		kinds := make([]string, len(events))
+		for i, e := range events {
+			kinds[i] = e.Event
+		}
+		s.debugf("journal: appending %v", kinds)
 	}
-	s.debugf("journal: appending %v", kinds)
 	if err := s.Journal.Append(events...); err != nil {
 		return &AuditError{Err: fmt.Errorf("%w; no credentials issued", err)}
 	}
