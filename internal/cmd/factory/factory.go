@@ -120,7 +120,7 @@ func New(ios *iostreams.IOStreams, g Globals) *cmdutil.Factory {
 				return nil, fmt.Errorf("audit.signing_key: %w", err)
 			}
 		}
-		return &elevation.Service{
+		svc := &elevation.Service{
 			Source:    src,
 			Providers: f.Providers(),
 			Journal:   journal,
@@ -130,8 +130,12 @@ func New(ios *iostreams.IOStreams, g Globals) *cmdutil.Factory {
 			Host:      host,
 			Version:   build.Version,
 			Warn:      warn,
-			Debugf:    f.Debugf,
-		}, nil
+		}
+		if g.Debug() {
+			// Only then: the service formats debug lines only when asked.
+			svc.Debugf = f.Debugf
+		}
+		return svc, nil
 	})
 	return f
 }
